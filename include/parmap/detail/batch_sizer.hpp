@@ -1,0 +1,45 @@
+#pragma once
+
+#include <algorithm>  // std::clamp, std::max, std::min
+#include <chrono>     // std::chrono::nanoseconds: measured batch durations
+#include <cstddef>    // std::size_t
+
+namespace parmap::detail {
+
+// Chooses how many tasks go into the next batch.
+//
+// Fixed mode always answers the size it was given. Automatic mode starts at 1 and steers the
+// batch duration towards `target`: long tasks stay at 1 (nothing to amortise, and the window
+// stays a bound in tasks), tiny tasks grow batches until one hand-off costs a few percent of
+// the batch. Growth is at most 2x per measured batch so that one lucky fast batch cannot
+// jump to a huge size; shrinking is immediate so a slow phase gets small batches at once.
+//
+// Not thread-safe: the run calls it under its mutex.
+class BatchSizer {
+ public:
+  static constexpr std::chrono::nanoseconds target{std::chrono::microseconds(100)};
+  static constexpr std::size_t max_batch = std::size_t{1} << 16;
+
+  // `fixed == 0` selects automatic sizing.
+  explicit BatchSizer(std::size_t fixed) noexcept
+      : adaptive_(fixed == 0), size_(fixed == 0 ? 1 : fixed) {}
+
+  [[nodiscard]] bool adaptive() const noexcept { return adaptive_; }
+  [[nodiscard]] std::size_t next() const noexcept { return size_; }
+
+  // Records that `count` tasks took `elapsed` to run.
+  void record(std::size_t count, std::chrono::nanoseconds elapsed) noexcept {
+    // Batches cut short by the end of the input say little about the task duration.
+    if (!adaptive_ || count == 0 || count < size_) return;
+    const auto per_task = std::max<std::chrono::nanoseconds::rep>(elapsed.count() / count, 1);
+    const auto ideal = static_cast<std::size_t>(
+        std::max<std::chrono::nanoseconds::rep>(target.count() / per_task, 1));
+    size_ = std::clamp<std::size_t>(ideal, 1, std::min(size_ * 2, max_batch));
+  }
+
+ private:
+  bool adaptive_;
+  std::size_t size_;
+};
+
+}  // namespace parmap::detail

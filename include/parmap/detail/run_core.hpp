@@ -1,0 +1,304 @@
+#pragma once
+
+#include <atomic>              // std::atomic<bool>: the one-run-at-a-time flag
+#include <cassert>             // assert: the window invariant in debug builds
+#include <chrono>              // std::chrono::steady_clock: batch timing for automatic sizing
+#include <condition_variable>  // std::condition_variable: the consumer's and shutdown's waits
+#include <cstddef>             // std::size_t
+#include <exception>           // std::exception_ptr: the first failure, rethrown to the consumer
+#include <limits>              // std::numeric_limits: an unbounded window
+#include <memory>              // std::unique_ptr, std::shared_ptr
+#include <mutex>               // std::mutex, std::lock_guard, std::unique_lock
+#include <stop_token>          // std::stop_source: tells running tasks they are not wanted
+#include <vector>              // std::vector: slot ownership and the free list
+
+#include "batch_sizer.hpp"
+#include "slot_queue.hpp"
+#include "task_context.hpp"
+#include "thread_pool.hpp"
+
+namespace parmap::detail {
+
+// The state a Parallel keeps between calls: its worker threads (made on first use) and the
+// flag that allows one run at a time. Runs hold it by shared_ptr, so a result range may
+// outlive the Parallel that made it.
+struct Engine {
+  std::unique_ptr<ThreadPool> pool;  // touched only by the holder of `busy`
+  // Set by the call that starts a run (exchange, acq_rel) and cleared by that run's
+  // destructor (store, release): the next call's exchange sees everything the last run did.
+  std::atomic<bool> busy{false};
+};
+
+// A batch of consecutive tasks and, once run, their results. The typed run derives from it
+// to add the task and result storage.
+//
+// Ownership moves with the batch's state and the run's mutex orders each hand-over:
+// free list -> the claiming thread (reads the input into it, runs it) -> `ready` under the
+// mutex -> the consumer (yields its results) -> free list. Only the owner touches the
+// storage, so the storage itself needs no lock.
+struct SlotBase {
+  SlotBase() = default;
+  SlotBase(const SlotBase&) = delete;  // the run and its queues hold slots by address
+  SlotBase& operator=(const SlotBase&) = delete;
+  virtual ~SlotBase() = default;
+
+  std::size_t first_index = 0;  // input index of the batch's first task; owner only
+  std::size_t size = 0;         // tasks in the batch; owner only
+  bool ready = false;           // guarded by RunCore::mutex_
+};
+
+enum class Order { input, completion };
+
+struct RunConfig {
+  std::size_t workers = 0;  // 0: the consumer runs each task itself, when it asks for it
+  std::size_t window = 1;   // batches claimed and not yet released; max() means no bound
+  std::size_t batch = 0;    // fixed batch size, or 0 for automatic
+  Order order = Order::input;
+};
+
+inline constexpr std::size_t unbounded_window = std::numeric_limits<std::size_t>::max();
+
+// The untyped heart of one call: the window, the batch hand-over between the threads that
+// run tasks and the one consumer, failure and cancellation.
+//
+// Threads: the workers (pool jobs running work_loop) and one consumer thread at a time (the
+// owner of the result range). next_ready() and release() are consumer-only; everything
+// else is internal.
+// The window: at most `window` batches are claimed (being read, running, or finished and
+// not yet released by the consumer) at any moment. In input order this means batch k+window
+// cannot start before the consumer has released batch k, whatever the speed of either side.
+// Input: read by one thread at a time (input_mutex_), only when a window place is held, so
+// it is never read further ahead than the window.
+// Failure: the first exception, from a task or from the input, is kept; claiming stops, the
+// stop token is requested, and the consumer's next next_ready() rethrows it.
+// Destruction: the typed run's destructor calls shutdown() first, which stops claiming,
+// requests stop and waits until no worker touches the run; then results are freed.
+class RunCore {
+ public:
+  RunCore(const RunConfig& config, std::shared_ptr<Engine> engine)
+      : config_(config), engine_(std::move(engine)), batcher_(config.batch) {}
+
+  RunCore(const RunCore&) = delete;  // workers hold `this`
+  RunCore& operator=(const RunCore&) = delete;
+
+  virtual ~RunCore() {
+    // Pairs with the exchange in Parallel's call: the next run starts after this one ended.
+    engine_->busy.store(false, std::memory_order_release);
+  }
+
+  // Starts the workers; with workers, up to min(workers, window) batches start at once.
+  void start() {
+    std::size_t loops = 0;
+    {
+      std::lock_guard lock(mutex_);
+      loops = std::min(config_.workers, config_.window);
+      active_loops_ = loops;
+    }
+    for (std::size_t i = 0; i < loops; ++i) engine_->pool->submit({&RunCore::loop_entry, this});
+  }
+
+  // Consumer only. Blocks until the next batch in the run's order is ready and hands it
+  // over; null when every task has been yielded. Rethrows the run's first failure. With no
+  // workers it claims and runs the next batch on the calling thread instead of waiting.
+  SlotBase* next_ready() {
+    std::unique_lock lock(mutex_);
+    for (;;) {
+      if (error_) std::rethrow_exception(error_);
+      if (front_ready_locked()) return ready_queue_.pop_front();
+      if (input_done_ && claimed_ == 0) return nullptr;
+      if (config_.workers == 0) {
+        lock.unlock();
+        if (SlotBase* slot = claim(false)) execute(slot);
+        lock.lock();
+        continue;
+      }
+      consumer_waiting_ = true;
+      consumer_cv_.wait(lock, [&] {
+        return error_ || front_ready_locked() || (input_done_ && claimed_ == 0);
+      });
+      consumer_waiting_ = false;
+    }
+  }
+
+  // Consumer only. Frees the batch's results, then returns its window place, then lets a
+  // worker claim the next batch if none is running. The results die before the place is
+  // reused, so the bound holds for live results, not only for batches.
+  void release(SlotBase* slot) {
+    reset_slot(*slot);
+    bool arm = false;
+    {
+      std::lock_guard lock(mutex_);
+      slot->ready = false;
+      free_.push_back(slot);
+      --claimed_;
+      arm = config_.workers > 0 && active_loops_ < config_.workers && !stopping_ &&
+            !input_done_;
+      if (arm) ++active_loops_;
+    }
+    if (arm) engine_->pool->submit({&RunCore::loop_entry, this});
+  }
+
+ protected:
+  // Hooks for the typed run. read_batch runs under input_mutex_ and reads up to `want`
+  // tasks into the slot, returning how many; fewer than `want` means the input ended.
+  // execute_batch runs the slot's tasks into its results. reset_slot empties a slot the
+  // caller owns. Any of the first two may throw; the run records the exception.
+  virtual std::unique_ptr<SlotBase> make_slot() = 0;
+  virtual std::size_t read_batch(SlotBase& slot, std::size_t want) = 0;
+  virtual void execute_batch(SlotBase& slot, const std::stop_token& stop) = 0;
+  virtual void reset_slot(SlotBase& slot) noexcept = 0;
+
+  // Stops claiming, asks running tasks to stop, and waits until no worker touches the run.
+  // Called first thing by the typed run's destructor; the consumer thread only.
+  void shutdown() noexcept {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    // Outside the mutex: request_stop runs the tasks' stop callbacks, which are user code.
+    stop_.request_stop();
+    std::unique_lock lock(mutex_);
+    idle_cv_.wait(lock, [&] { return active_loops_ == 0; });
+  }
+
+ private:
+  static void loop_entry(void* self) noexcept {
+    auto* run = static_cast<RunCore*>(self);
+    while (SlotBase* slot = run->claim(true)) run->execute(slot);
+    // claim() has left the loop: the run may already be gone, touch nothing.
+  }
+
+  // Takes a window place and reads the next batch into a slot; null when nothing can be
+  // claimed now. A worker loop (`loop`) that gets null has been counted out under the same
+  // lock that saw the reason, so release() either sees it gone and re-arms, or saw it
+  // still active and it will claim again: no wake-up is lost.
+  SlotBase* claim(bool loop) {
+    for (;;) {
+      SlotBase* slot = nullptr;
+      std::size_t want = 0;
+      {
+        std::lock_guard lock(mutex_);
+        if (stopping_ || input_done_ || claimed_ >= config_.window) {
+          if (loop && --active_loops_ == 0) idle_cv_.notify_all();
+          return nullptr;
+        }
+        ++claimed_;
+        assert(claimed_ <= config_.window);  // the window invariant
+        if (!free_.empty()) {
+          slot = free_.back();
+          free_.pop_back();
+        }
+        want = batcher_.next();
+      }
+
+      std::exception_ptr error;
+      bool got_batch = false;
+      {
+        std::lock_guard input(input_mutex_);
+        if (!input_end_) {
+          try {
+            if (slot == nullptr) {
+              owned_slots_.push_back(make_slot());
+              slot = owned_slots_.back().get();
+            }
+            slot->first_index = next_index_;
+            slot->size = read_batch(*slot, want);
+          } catch (...) {
+            error = std::current_exception();
+          }
+          if (slot != nullptr) next_index_ += slot->size;
+          got_batch = !error && slot->size > 0;
+          input_end_ = error || !got_batch || slot->size < want;
+          if (got_batch) {
+            std::lock_guard lock(mutex_);
+            // Still under input_mutex_, so batches enter the queue in input order.
+            if (config_.order == Order::input) ready_queue_.push_back(slot);
+            if (input_end_) input_done_ = true;
+            return slot;
+          }
+          if (slot != nullptr) reset_slot(*slot);
+        }
+      }
+      // No batch: give the place back, then loop to leave under the mutex.
+      {
+        std::lock_guard lock(mutex_);
+        --claimed_;
+        if (slot != nullptr) free_.push_back(slot);
+        input_done_ = true;
+        if (consumer_waiting_) consumer_cv_.notify_one();  // it may be waiting for the end
+      }
+      if (error) fail(error);
+    }
+  }
+
+  // Runs a claimed batch and hands it to the consumer.
+  void execute(SlotBase* slot) noexcept {
+    const bool timed = batcher_adaptive();
+    const auto start = timed ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+    std::exception_ptr error;
+    {
+      const std::stop_token token = stop_.get_token();
+      TaskScope scope(token);
+      try {
+        execute_batch(*slot, token);
+      } catch (...) {
+        error = std::current_exception();
+      }
+    }
+    if (error) {
+      // The slot stays claimed: the consumer never sees it, shutdown frees it.
+      fail(error);
+      return;
+    }
+    const auto elapsed = timed ? std::chrono::steady_clock::now() - start : std::chrono::nanoseconds{};
+    std::lock_guard lock(mutex_);
+    if (timed) batcher_.record(slot->size, elapsed);
+    slot->ready = true;
+    if (config_.order == Order::completion) ready_queue_.push_back(slot);
+    // Wake the consumer only when it waits for this very batch.
+    if (consumer_waiting_ && front_ready_locked()) consumer_cv_.notify_one();
+  }
+
+  void fail(std::exception_ptr error) noexcept {
+    {
+      std::lock_guard lock(mutex_);
+      if (!error_) error_ = std::move(error);
+      stopping_ = true;
+      if (consumer_waiting_) consumer_cv_.notify_one();
+    }
+    stop_.request_stop();  // outside the mutex: it runs user stop callbacks
+  }
+
+  [[nodiscard]] bool front_ready_locked() const noexcept {
+    return !ready_queue_.empty() && ready_queue_.front()->ready;
+  }
+
+  [[nodiscard]] bool batcher_adaptive() const noexcept { return batcher_.adaptive(); }
+
+  const RunConfig config_;
+  const std::shared_ptr<Engine> engine_;
+  std::stop_source stop_;  // thread-safe by itself
+
+  std::mutex input_mutex_;  // serialises reads of the input; taken before mutex_
+  std::size_t next_index_ = 0;                        // guarded by input_mutex_
+  bool input_end_ = false;                            // guarded by input_mutex_
+  std::vector<std::unique_ptr<SlotBase>> owned_slots_;  // guarded by input_mutex_
+
+  std::mutex mutex_;  // guards the window, the queues and the run's state below
+  std::condition_variable consumer_cv_;  // predicate: the consumer can proceed (next_ready)
+  std::condition_variable idle_cv_;      // predicate: active_loops_ == 0 (shutdown)
+  // Batches holding a window place: claimed_ <= config_.window, always (asserted in claim).
+  std::size_t claimed_ = 0;          // guarded by mutex_
+  std::size_t active_loops_ = 0;     // worker loops submitted and not yet left; mutex_
+  bool input_done_ = false;          // no more batches will be claimed; mutex_
+  bool stopping_ = false;            // failure or shutdown: claim nothing more; mutex_
+  bool consumer_waiting_ = false;    // the consumer sleeps on consumer_cv_; mutex_
+  std::exception_ptr error_;         // the first failure; mutex_
+  BatchSizer batcher_;               // mutex_ (its mode is fixed at construction)
+  std::vector<SlotBase*> free_;      // slots owned by nobody; mutex_
+  // Batches for the consumer, in the order it takes them: claimed order (input order) or
+  // completion order. At most claimed_ entries. Guarded by mutex_.
+  SlotQueue ready_queue_;
+};
+
+}  // namespace parmap::detail

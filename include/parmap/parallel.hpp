@@ -1,0 +1,176 @@
+#pragma once
+
+#include <algorithm>    // std::max, std::min
+#include <concepts>     // std::invocable, std::same_as, std::move_constructible
+#include <cstddef>      // std::size_t
+#include <memory>       // std::shared_ptr, std::make_shared, std::make_unique
+#include <ranges>       // std::ranges::input_range, std::views::all, std::ranges::ref_view
+#include <stdexcept>    // std::invalid_argument, std::logic_error
+#include <string>       // std::string, std::to_string: error messages
+#include <thread>       // std::thread::hardware_concurrency
+#include <type_traits>  // std::is_lvalue_reference_v, std::is_void_v
+#include <utility>      // std::forward, std::move
+#include <vector>       // std::vector: what return_as::list returns
+
+#include "detail/run.hpp"
+#include "options.hpp"
+#include "result_range.hpp"
+
+namespace parmap {
+namespace detail {
+
+// The view a call reads: a reference to an lvalue range (which must outlive the results),
+// or the rvalue range itself, moved in.
+template <class In>
+using input_view_t = std::conditional_t<std::is_lvalue_reference_v<In>,
+                                        std::ranges::ref_view<std::remove_reference_t<In>>,
+                                        std::views::all_t<In>>;
+
+inline std::size_t hardware_threads() noexcept {
+  const unsigned n = std::thread::hardware_concurrency();
+  return n == 0 ? 1 : n;  // 0 means "unknown"
+}
+
+inline std::size_t resolve_n_jobs(int n_jobs) {
+  if (n_jobs == 0) {
+    throw std::invalid_argument(
+        "parmap: n_jobs == 0 has no meaning; use a positive number of workers, or -1 for all "
+        "CPUs");
+  }
+  if (n_jobs > 0) return static_cast<std::size_t>(n_jobs);
+  const auto cpus = static_cast<long long>(hardware_threads());
+  return static_cast<std::size_t>(std::max(1LL, cpus + 1 + n_jobs));
+}
+
+template <class Special>
+std::size_t resolve_count(const CountOption<Special>& option, const char* name,
+                          const char* special_name, std::size_t default_value) {
+  if (option.is_default()) return default_value;
+  if (option.is_special()) return 0;
+  if (option.count() <= 0) {
+    throw std::invalid_argument(std::string("parmap: ") + name + " must be positive or parmap::" +
+                                special_name + " (got " + std::to_string(option.count()) + ")");
+  }
+  return static_cast<std::size_t>(option.count());
+}
+
+}  // namespace detail
+
+// Runs tasks from an input range on a pool of worker threads, joblib style:
+//   std::vector<R> rs = parmap::Parallel({.n_jobs = 2})(tasks);
+// Mode (return_as::list_t, generator_t or generator_unordered_t) picks what a call returns.
+//
+// A Parallel keeps its worker threads (made on the first call that needs them) until it is
+// destroyed, and survives failed calls. It runs one call at a time: calling it while a
+// result range it returned is alive throws std::logic_error. It is not thread-safe (use one
+// Parallel per thread, or your own lock); result ranges may outlive it.
+// Calls made from inside a parmap task run inline, in that task's thread: nesting never
+// starts threads and never waits on another thread, so it cannot deadlock.
+template <class Mode = return_as::list_t>
+class Parallel {
+  static_assert(std::same_as<Mode, return_as::list_t> ||
+                    std::same_as<Mode, return_as::generator_t> ||
+                    std::same_as<Mode, return_as::generator_unordered_t>,
+                "parmap::Parallel: the mode must be one of parmap::return_as::list, "
+                "generator or generator_unordered");
+
+ public:
+  // Validates the options; throws std::invalid_argument naming a bad one. Starts no thread.
+  explicit Parallel(Options options = {}, Mode /*mode*/ = Mode{})
+      : n_jobs_(detail::resolve_n_jobs(options.n_jobs)),
+        window_(detail::resolve_count(options.pre_dispatch, "pre_dispatch", "all", 2 * n_jobs_)),
+        batch_size_(detail::resolve_count(options.batch_size, "batch_size", "automatic", 0)) {
+    if (window_ == 0) window_ = detail::unbounded_window;  // parmap::all
+  }
+  // Shorthand for Parallel({.n_jobs = n_jobs}, mode).
+  explicit Parallel(int n_jobs, Mode mode = Mode{}) : Parallel(Options{.n_jobs = n_jobs}, mode) {}
+
+  Parallel(Parallel&&) noexcept = default;
+  Parallel& operator=(Parallel&&) noexcept = default;
+  Parallel(const Parallel&) = delete;  // a copy sharing the threads would surprise
+  Parallel& operator=(const Parallel&) = delete;
+  ~Parallel() = default;  // joins the workers once no result range uses them
+
+  // Runs every task of `input`, a range of nullary invocables such as
+  // parmap::delayed(f)(x). The input is read lazily, by one thread at a time, never further
+  // ahead than the window; an lvalue input must outlive the returned range.
+  // Returns (R is what a task returns):
+  //   list:                std::vector<R>, in input order; blocks until all tasks ran.
+  //                        void tasks: returns void.
+  //   generator:           ResultRange<R>, in input order; returns once tasks have started.
+  //   generator_unordered: ResultRange<R>, in completion order.
+  //                        void tasks: a range of the finished tasks' input indices.
+  // Throws the first exception of a task or of the input (list), or yields it from the range
+  // (generators); std::logic_error if this Parallel is already running a call.
+  template <class In>
+  auto operator()(In&& input) {
+    static_assert(std::ranges::input_range<In>,
+                  "parmap::Parallel: the argument must be an input range of tasks");
+    using Task = detail::task_t<In>;
+    static_assert(std::invocable<Task&&>,
+                  "parmap::Parallel: each element of the input range must be a task callable "
+                  "with no arguments, such as parmap::delayed(f)(x)");
+    static_assert(std::move_constructible<Task>,
+                  "parmap::Parallel: tasks must be move-constructible");
+    using Result = detail::task_result_t<Task>;
+
+    auto results = start(detail::input_view_t<In>(std::forward<In>(input)));
+    if constexpr (std::same_as<Mode, return_as::list_t>) {
+      if constexpr (std::is_void_v<Result>) {
+        while (!results.at_end()) results.advance();
+      } else {
+        std::vector<detail::stored_result_t<Task>> out;
+        if constexpr (std::ranges::sized_range<In>) out.reserve(std::ranges::size(input));
+        results.drain_into(out);
+        return out;
+      }
+    } else {
+      return results;
+    }
+  }
+
+  // The number of worker threads this Parallel uses (n_jobs resolved). Non-blocking.
+  [[nodiscard]] std::size_t n_jobs() const noexcept { return n_jobs_; }
+  // The window in batches; detail::unbounded_window's value for parmap::all. Non-blocking.
+  [[nodiscard]] std::size_t pre_dispatch() const noexcept { return window_; }
+
+ private:
+  template <class View>
+  auto start(View view) {
+    using Run = detail::Run<View>;
+    using R = detail::stored_result_t<detail::task_t<View>>;
+
+    // Pairs with the release store in the last run's destructor.
+    if (engine_->busy.exchange(true, std::memory_order_acq_rel)) {
+      throw std::logic_error(
+          "parmap: this Parallel is already running a call (a result range it returned is "
+          "still alive); finish or destroy that range first, or use another Parallel");
+    }
+    detail::RunConfig config;
+    config.order = std::same_as<Mode, return_as::generator_unordered_t> ? detail::Order::completion
+                                                                        : detail::Order::input;
+    config.window = window_;
+    // Inline (no workers) at n_jobs = 1 and inside a task: tasks then run lazily, one at a
+    // time, when the consumer asks for them.
+    const bool inline_run = n_jobs_ == 1 || detail::inside_task();
+    config.workers = inline_run ? 0 : n_jobs_;
+    config.batch = inline_run ? 1 : batch_size_;
+    std::unique_ptr<Run> run;
+    try {
+      if (!inline_run && !engine_->pool) engine_->pool = std::make_unique<detail::ThreadPool>(n_jobs_);
+      run = std::make_unique<Run>(std::move(view), config, engine_);
+    } catch (...) {
+      engine_->busy.store(false, std::memory_order_release);
+      throw;
+    }
+    run->start();
+    return ResultRange<R>(std::move(run));
+  }
+
+  std::shared_ptr<detail::Engine> engine_ = std::make_shared<detail::Engine>();
+  std::size_t n_jobs_;
+  std::size_t window_;
+  std::size_t batch_size_;  // 0: automatic
+};
+
+}  // namespace parmap

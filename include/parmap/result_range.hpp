@@ -1,0 +1,163 @@
+#pragma once
+
+#include <cassert>    // assert: misuse of a finished iterator
+#include <cstddef>    // std::size_t, std::ptrdiff_t
+#include <iterator>   // std::default_sentinel_t, std::input_iterator_tag
+#include <memory>     // std::unique_ptr
+#include <utility>    // std::exchange, std::move
+
+#include "detail/run.hpp"
+
+namespace parmap {
+
+// One result with the input index of the task that produced it: what .indexed() yields.
+template <class T>
+struct Indexed {
+  std::size_t index;
+  T value;
+};
+
+// The results of one Parallel call, as a single-pass std::ranges::input_range.
+//
+// Yields T&& (like std::generator): `for (auto r : range)` moves each result out, so
+// move-only results work; `auto&&` binds without a move. Order is the call's: input order
+// for return_as::generator, completion order for return_as::generator_unordered.
+// .indexed() turns it into a range of Indexed<T> that also carries each input index.
+//
+// Waiting happens when the iterator is compared with end() or dereferenced, never in ++:
+// `| std::views::take(n)` stops after n results without waiting for one more.
+// ++ frees the result just consumed; when the range is destroyed (end of loop, break,
+// exception) tasks not yet started are cancelled, running ones are asked to stop through
+// their stop token and waited for, and results not consumed are freed.
+//
+// Thread safety: one thread at a time may use a range; it may be moved to another thread
+// between uses. Tasks' exceptions are rethrown from the comparison or dereference that
+// reaches them; afterwards the range is at its end. Destroying it blocks until running
+// tasks return.
+template <class T, bool WithIndex = false>
+class ResultRange {
+  using Source = detail::ResultSource<T>;
+  using Slot = detail::ResultSlot<T>;
+
+ public:
+  using value_type = std::conditional_t<WithIndex, Indexed<T>, T>;
+  using reference = std::conditional_t<WithIndex, Indexed<T>, T&&>;
+
+  class iterator {
+   public:
+    using value_type = ResultRange::value_type;
+    using difference_type = std::ptrdiff_t;
+    using iterator_concept = std::input_iterator_tag;
+
+    iterator() = default;
+    explicit iterator(ResultRange* owner) noexcept : owner_(owner) {}
+
+    // Blocks until the result is ready. Not thread-safe (one consumer).
+    reference operator*() const { return owner_->current(); }
+    // Frees the current result; never blocks on tasks.
+    iterator& operator++() {
+      owner_->advance();
+      return *this;
+    }
+    void operator++(int) { ++*this; }
+    // Blocks until the next result is ready or the run is over.
+    friend bool operator==(const iterator& it, std::default_sentinel_t /*end*/) {
+      return it.at_end();
+    }
+
+   private:
+    [[nodiscard]] bool at_end() const { return owner_->at_end(); }
+
+    ResultRange* owner_ = nullptr;
+  };
+
+  explicit ResultRange(std::unique_ptr<Source> run) noexcept : run_(std::move(run)) {}
+
+  ResultRange(ResultRange&& other) noexcept
+      : run_(std::move(other.run_)),
+        slot_(std::exchange(other.slot_, nullptr)),
+        pos_(std::exchange(other.pos_, 0)),
+        done_(std::exchange(other.done_, true)) {}
+  ResultRange& operator=(ResultRange&& other) noexcept {
+    if (this != &other) {
+      run_ = std::move(other.run_);  // the old run, if any, is cancelled here
+      slot_ = std::exchange(other.slot_, nullptr);
+      pos_ = std::exchange(other.pos_, 0);
+      done_ = std::exchange(other.done_, true);
+    }
+    return *this;
+  }
+  ResultRange(const ResultRange&) = delete;
+  ResultRange& operator=(const ResultRange&) = delete;
+  ~ResultRange() = default;  // the run's destructor cancels and waits
+
+  iterator begin() noexcept { return iterator(this); }
+  std::default_sentinel_t end() const noexcept { return {}; }
+
+  // The same results with their input indices. Consumes this range.
+  ResultRange<T, true> indexed() && {
+    static_assert(!WithIndex, "the range is already indexed");
+    ResultRange<T, true> out(std::move(run_));
+    out.slot_ = std::exchange(slot_, nullptr);
+    out.pos_ = pos_;
+    out.done_ = std::exchange(done_, true);
+    return out;
+  }
+
+ private:
+  friend class iterator;
+  template <class, bool>
+  friend class ResultRange;
+  template <class>
+  friend class Parallel;
+
+  // Makes sure slot_ holds the next result unless the run is over.
+  void fetch() {
+    if (slot_ != nullptr || done_) return;
+    try {
+      slot_ = static_cast<Slot*>(run_->next());
+    } catch (...) {
+      done_ = true;
+      throw;
+    }
+    pos_ = 0;
+    if (slot_ == nullptr) done_ = true;
+  }
+
+  bool at_end() {
+    fetch();
+    return done_;
+  }
+
+  reference current() {
+    fetch();
+    assert(!done_ && "dereferencing the end of a parmap::ResultRange");
+    if constexpr (WithIndex) {
+      return Indexed<T>{slot_->first_index + pos_, std::move(slot_->results[pos_])};
+    } else {
+      return std::move(slot_->results[pos_]);
+    }
+  }
+
+  void advance() {
+    fetch();
+    if (done_) return;
+    if (++pos_ == slot_->results.size()) run_->release(std::exchange(slot_, nullptr));
+  }
+
+  // Moves every remaining result into `out`, a batch at a time (the list mode's collector).
+  template <class Vector>
+  void drain_into(Vector& out) {
+    while (!at_end()) {
+      for (; pos_ < slot_->results.size(); ++pos_) out.push_back(std::move(slot_->results[pos_]));
+      run_->release(std::exchange(slot_, nullptr));
+    }
+  }
+
+  std::unique_ptr<Source> run_;
+  Slot* slot_ = nullptr;  // the batch being yielded, owned by this consumer
+  std::size_t pos_ = 0;   // next result in slot_
+  bool done_ = false;
+};
+
+}  // namespace parmap
