@@ -1,8 +1,12 @@
 #pragma once
 
-#include <concepts>   // std::integral, std::same_as
-#include <cstdint>    // std::int64_t
-#include <limits>     // std::numeric_limits: clamping huge unsigned values
+#include <chrono>      // std::chrono: the timeout, elapsed time in progress reports
+#include <concepts>    // std::integral, std::same_as
+#include <cstddef>     // std::size_t
+#include <cstdint>     // std::int64_t
+#include <functional>  // std::function: the progress callback
+#include <limits>      // std::numeric_limits: clamping huge unsigned values
+#include <optional>    // std::optional: the timeout, a progress report's total
 
 namespace parmap {
 
@@ -63,6 +67,14 @@ using PreDispatch = detail::CountOption<all_t>;
 // Tasks per batch: a positive count, or parmap::automatic (the default).
 using BatchSize = detail::CountOption<automatic_t>;
 
+// What a progress callback receives.
+struct Progress {
+  std::size_t completed = 0;                 // tasks finished so far
+  std::optional<std::size_t> total;          // the input's size, when it is a sized range
+  std::chrono::steady_clock::duration elapsed{};  // since the call started
+  bool done = false;                         // the last report: every task has finished
+};
+
 // Options of a Parallel, written with designated initializers:
 //   parmap::Parallel({.n_jobs = 2, .pre_dispatch = 4})
 struct Options {
@@ -74,6 +86,20 @@ struct Options {
   PreDispatch pre_dispatch{};
   // Tasks per batch; the window counts batches, so batch_size = 1 makes it a bound on tasks.
   BatchSize batch_size{};
+  // Progress lines on stderr, joblib style: "[Parallel(n_jobs=2)]: Done  16 tasks | elapsed:
+  // 1.6s". 0 (the default) prints nothing; 1-9 print after 1, 2, 4, 8, ... tasks and at
+  // the end; 10 and more print after every batch.
+  int verbose = 0;
+  // Called after each finished batch, on the thread that ran it (a worker, or the calling
+  // thread at n_jobs = 1), and once more with done = true on the consumer's thread when the
+  // run reaches its end. Calls never overlap and `completed` never goes down. It must not
+  // throw; a slow callback slows the worker that calls it.
+  std::function<void(const Progress&)> progress{};
+  // Per-task time limit, counted from the moment each task starts. A task that exceeds it
+  // is asked to stop through its stop token and fails with parmap::TimeoutError (failing the
+  // run, or becoming an error outcome with on_error::collect). Threads cannot be killed:
+  // a task that ignores the request runs on, and the range's destruction waits for it.
+  std::optional<std::chrono::nanoseconds> timeout{};
 };
 
 // What a Parallel call returns: a std::vector, a range in input order, or a range in
@@ -92,5 +118,20 @@ inline constexpr list_t list{};
 inline constexpr generator_t generator{};
 inline constexpr generator_unordered_t generator_unordered{};
 }  // namespace return_as
+
+// What a task's exception does: end the run and reach the consumer (raise, the default), or
+// arrive as an error item while the run goes on (collect: results become
+// parmap::Outcome<R>). Pass the tag as the third argument:
+// Parallel(options, return_as::generator, on_error::collect).
+namespace on_error {
+struct raise_t {
+  explicit constexpr raise_t() = default;
+};
+struct collect_t {
+  explicit constexpr collect_t() = default;
+};
+inline constexpr raise_t raise{};
+inline constexpr collect_t collect{};
+}  // namespace on_error
 
 }  // namespace parmap

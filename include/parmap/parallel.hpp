@@ -3,7 +3,10 @@
 #include <algorithm>    // std::max, std::min
 #include <concepts>     // std::invocable, std::same_as, std::move_constructible
 #include <cstddef>      // std::size_t
+#include <chrono>       // std::chrono::nanoseconds: the timeout
+#include <functional>   // std::function: the progress callback
 #include <memory>       // std::shared_ptr, std::make_shared, std::make_unique
+#include <optional>     // std::optional: the timeout, the input's size
 #include <ranges>       // std::ranges::input_range, std::views::all, std::ranges::ref_view
 #include <stdexcept>    // std::invalid_argument, std::logic_error
 #include <string>       // std::string, std::to_string: error messages
@@ -14,6 +17,7 @@
 
 #include "detail/run.hpp"
 #include "options.hpp"
+#include "outcome.hpp"
 #include "result_range.hpp"
 
 namespace parmap {
@@ -58,7 +62,8 @@ std::size_t resolve_count(const CountOption<Special>& option, const char* name,
 
 // Runs tasks from an input range on a pool of worker threads, joblib style:
 //   std::vector<R> rs = parmap::Parallel({.n_jobs = 2})(tasks);
-// Mode (return_as::list_t, generator_t or generator_unordered_t) picks what a call returns.
+// Mode (return_as::list_t, generator_t or generator_unordered_t) picks what a call returns;
+// OnError (on_error::raise_t or collect_t) what a task's exception does.
 //
 // A Parallel keeps its worker threads (made on the first call that needs them) until it is
 // destroyed, and survives failed calls. It runs one call at a time: calling it while a
@@ -66,24 +71,36 @@ std::size_t resolve_count(const CountOption<Special>& option, const char* name,
 // Parallel per thread, or your own lock); result ranges may outlive it.
 // Calls made from inside a parmap task run inline, in that task's thread: nesting never
 // starts threads and never waits on another thread, so it cannot deadlock.
-template <class Mode = return_as::list_t>
+template <class Mode = return_as::list_t, class OnError = on_error::raise_t>
 class Parallel {
   static_assert(std::same_as<Mode, return_as::list_t> ||
                     std::same_as<Mode, return_as::generator_t> ||
                     std::same_as<Mode, return_as::generator_unordered_t>,
                 "parmap::Parallel: the mode must be one of parmap::return_as::list, "
                 "generator or generator_unordered");
+  static_assert(std::same_as<OnError, on_error::raise_t> ||
+                    std::same_as<OnError, on_error::collect_t>,
+                "parmap::Parallel: the error policy must be parmap::on_error::raise or collect");
+  static constexpr bool collect = std::same_as<OnError, on_error::collect_t>;
 
  public:
   // Validates the options; throws std::invalid_argument naming a bad one. Starts no thread.
-  explicit Parallel(Options options = {}, Mode /*mode*/ = Mode{})
+  explicit Parallel(Options options = {}, Mode /*mode*/ = Mode{}, OnError /*policy*/ = OnError{})
       : n_jobs_(detail::resolve_n_jobs(options.n_jobs)),
         window_(detail::resolve_count(options.pre_dispatch, "pre_dispatch", "all", 2 * n_jobs_)),
-        batch_size_(detail::resolve_count(options.batch_size, "batch_size", "automatic", 0)) {
+        batch_size_(detail::resolve_count(options.batch_size, "batch_size", "automatic", 0)),
+        verbose_(options.verbose),
+        progress_(std::move(options.progress)),
+        timeout_(options.timeout) {
     if (window_ == 0) window_ = detail::unbounded_window;  // parmap::all
+    if (timeout_ && timeout_->count() <= 0) {
+      throw std::invalid_argument("parmap: timeout must be positive (got " +
+                                  std::to_string(timeout_->count()) + " ns)");
+    }
   }
-  // Shorthand for Parallel({.n_jobs = n_jobs}, mode).
-  explicit Parallel(int n_jobs, Mode mode = Mode{}) : Parallel(Options{.n_jobs = n_jobs}, mode) {}
+  // Shorthand for Parallel({.n_jobs = n_jobs}, mode, policy).
+  explicit Parallel(int n_jobs, Mode mode = Mode{}, OnError policy = OnError{})
+      : Parallel(Options{.n_jobs = n_jobs}, mode, policy) {}
 
   Parallel(Parallel&&) noexcept = default;
   Parallel& operator=(Parallel&&) noexcept = default;
@@ -94,9 +111,9 @@ class Parallel {
   // Runs every task of `input`, a range of nullary invocables such as
   // parmap::delayed(f)(x). The input is read lazily, by one thread at a time, never further
   // ahead than the window; an lvalue input must outlive the returned range.
-  // Returns (R is what a task returns):
+  // Returns (R is what a task returns; Outcome<R> instead of R with on_error::collect):
   //   list:                std::vector<R>, in input order; blocks until all tasks ran.
-  //                        void tasks: returns void.
+  //                        void tasks: returns void (collecting: std::vector<Outcome<void>>).
   //   generator:           ResultRange<R>, in input order; returns once tasks have started.
   //   generator_unordered: ResultRange<R>, in completion order.
   //                        void tasks: a range of the finished tasks' input indices.
@@ -114,13 +131,15 @@ class Parallel {
                   "parmap::Parallel: tasks must be move-constructible");
     using Result = detail::task_result_t<Task>;
 
-    auto results = start(detail::input_view_t<In>(std::forward<In>(input)));
+    std::optional<std::size_t> total;
+    if constexpr (std::ranges::sized_range<In>) total = static_cast<std::size_t>(std::ranges::size(input));
+    auto results = start(detail::input_view_t<In>(std::forward<In>(input)), total);
     if constexpr (std::same_as<Mode, return_as::list_t>) {
-      if constexpr (std::is_void_v<Result>) {
+      if constexpr (std::is_void_v<Result> && !collect) {
         while (!results.at_end()) results.advance();
       } else {
-        std::vector<detail::stored_result_t<Task>> out;
-        if constexpr (std::ranges::sized_range<In>) out.reserve(std::ranges::size(input));
+        std::vector<detail::stored_result_t<Task, collect>> out;
+        if (total) out.reserve(*total);
         results.drain_into(out);
         return out;
       }
@@ -131,14 +150,21 @@ class Parallel {
 
   // The number of worker threads this Parallel uses (n_jobs resolved). Non-blocking.
   [[nodiscard]] std::size_t n_jobs() const noexcept { return n_jobs_; }
-  // The window in batches; detail::unbounded_window's value for parmap::all. Non-blocking.
+  // The window in batches; SIZE_MAX for parmap::all. Non-blocking.
   [[nodiscard]] std::size_t pre_dispatch() const noexcept { return window_; }
+
+  // How the last call that has ended went: results computed, consumed, dropped unused, tasks
+  // cancelled before they started. Blocks briefly on a lock; not thread-safe against calls.
+  [[nodiscard]] RunReport last_report() const {
+    std::lock_guard lock(engine_->report_mutex);
+    return engine_->last_report;
+  }
 
  private:
   template <class View>
-  auto start(View view) {
-    using Run = detail::Run<View>;
-    using R = detail::stored_result_t<detail::task_t<View>>;
+  auto start(View view, std::optional<std::size_t> total) {
+    using Run = detail::Run<View, collect>;
+    using R = detail::stored_result_t<detail::task_t<View>, collect>;
 
     // Pairs with the release store in the last run's destructor.
     if (engine_->busy.exchange(true, std::memory_order_acq_rel)) {
@@ -155,6 +181,12 @@ class Parallel {
     const bool inline_run = n_jobs_ == 1 || detail::inside_task();
     config.workers = inline_run ? 0 : n_jobs_;
     config.batch = inline_run ? 1 : batch_size_;
+    config.collect_errors = collect;
+    config.timeout = timeout_;
+    config.n_jobs = n_jobs_;
+    config.total = total;
+    config.verbose = verbose_;
+    config.progress = progress_;
     std::unique_ptr<Run> run;
     try {
       if (!inline_run && !engine_->pool) engine_->pool = std::make_unique<detail::ThreadPool>(n_jobs_);
@@ -171,6 +203,9 @@ class Parallel {
   std::size_t n_jobs_;
   std::size_t window_;
   std::size_t batch_size_;  // 0: automatic
+  int verbose_;
+  std::function<void(const Progress&)> progress_;
+  std::optional<std::chrono::nanoseconds> timeout_;
 };
 
 }  // namespace parmap

@@ -9,7 +9,8 @@
 //   for (double r : parmap::Parallel({.n_jobs = 2}, parmap::return_as::generator)(tasks)) {}
 
 #include "delayed.hpp"       // parmap::delayed
-#include "options.hpp"       // parmap::Options, parmap::return_as, parmap::all, parmap::automatic
+#include "options.hpp"       // parmap::Options, parmap::return_as, parmap::on_error, parmap::all
+#include "outcome.hpp"       // parmap::Outcome, parmap::TimeoutError, parmap::RunReport
 #include "parallel.hpp"      // parmap::Parallel
 #include "result_range.hpp"  // parmap::ResultRange, parmap::Indexed
 #include "this_task.hpp"     // parmap::this_task::get_stop_token

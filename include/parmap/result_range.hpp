@@ -7,6 +7,7 @@
 #include <utility>    // std::exchange, std::move
 
 #include "detail/run.hpp"
+#include "outcome.hpp"
 
 namespace parmap {
 
@@ -77,19 +78,26 @@ class ResultRange {
       : run_(std::move(other.run_)),
         slot_(std::exchange(other.slot_, nullptr)),
         pos_(std::exchange(other.pos_, 0)),
-        done_(std::exchange(other.done_, true)) {}
+        done_(std::exchange(other.done_, true)),
+        taken_(std::exchange(other.taken_, false)) {}
   ResultRange& operator=(ResultRange&& other) noexcept {
     if (this != &other) {
-      run_ = std::move(other.run_);  // the old run, if any, is cancelled here
+      ResultRange old(std::move(*this));  // the old run, if any, is cancelled here
+      run_ = std::move(other.run_);
       slot_ = std::exchange(other.slot_, nullptr);
       pos_ = std::exchange(other.pos_, 0);
       done_ = std::exchange(other.done_, true);
+      taken_ = std::exchange(other.taken_, false);
     }
     return *this;
   }
   ResultRange(const ResultRange&) = delete;
   ResultRange& operator=(const ResultRange&) = delete;
-  ~ResultRange() = default;  // the run's destructor cancels and waits
+  ~ResultRange() {
+    // A result dereferenced but not stepped past (a `break` after using it) was consumed.
+    if (run_ && slot_ != nullptr && taken_) run_->consumed(1);
+    // Then the run's destructor cancels and waits.
+  }
 
   iterator begin() noexcept { return iterator(this); }
   std::default_sentinel_t end() const noexcept { return {}; }
@@ -101,6 +109,7 @@ class ResultRange {
     out.slot_ = std::exchange(slot_, nullptr);
     out.pos_ = pos_;
     out.done_ = std::exchange(done_, true);
+    out.taken_ = std::exchange(taken_, false);
     return out;
   }
 
@@ -108,7 +117,7 @@ class ResultRange {
   friend class iterator;
   template <class, bool>
   friend class ResultRange;
-  template <class>
+  template <class, class>
   friend class Parallel;
 
   // Makes sure slot_ holds the next result unless the run is over.
@@ -132,6 +141,7 @@ class ResultRange {
   reference current() {
     fetch();
     assert(!done_ && "dereferencing the end of a parmap::ResultRange");
+    taken_ = true;
     if constexpr (WithIndex) {
       return Indexed<T>{slot_->first_index + pos_, std::move(slot_->results[pos_])};
     } else {
@@ -142,6 +152,8 @@ class ResultRange {
   void advance() {
     fetch();
     if (done_) return;
+    run_->consumed(1);
+    taken_ = false;
     if (++pos_ == slot_->results.size()) run_->release(std::exchange(slot_, nullptr));
   }
 
@@ -149,6 +161,7 @@ class ResultRange {
   template <class Vector>
   void drain_into(Vector& out) {
     while (!at_end()) {
+      run_->consumed(slot_->results.size() - pos_);
       for (; pos_ < slot_->results.size(); ++pos_) out.push_back(std::move(slot_->results[pos_]));
       run_->release(std::exchange(slot_, nullptr));
     }
@@ -158,6 +171,7 @@ class ResultRange {
   Slot* slot_ = nullptr;  // the batch being yielded, owned by this consumer
   std::size_t pos_ = 0;   // next result in slot_
   bool done_ = false;
+  bool taken_ = false;    // the current result was dereferenced
 };
 
 }  // namespace parmap

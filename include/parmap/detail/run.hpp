@@ -5,11 +5,11 @@
 #include <memory>       // std::unique_ptr, std::make_unique
 #include <optional>     // std::optional: the input iterator, made on first read
 #include <ranges>       // std::ranges::begin, end, iterator_t
-#include <stop_token>   // std::stop_token
 #include <type_traits>  // std::is_void_v, std::remove_cvref_t, std::invoke_result_t
 #include <utility>      // std::move
 #include <vector>       // std::vector: a batch's tasks and results
 
+#include "../outcome.hpp"
 #include "run_core.hpp"
 
 namespace parmap::detail {
@@ -22,10 +22,17 @@ using task_t = std::remove_cvref_t<std::ranges::range_reference_t<View>>;
 template <class Task>
 using task_result_t = std::invoke_result_t<Task&&>;
 
-// What the run stores for one task: its result, or its input index for a void task.
+// A task's result type with references and cv dropped (void stays void).
 template <class Task>
-using stored_result_t = std::conditional_t<std::is_void_v<task_result_t<Task>>, std::size_t,
-                                           std::remove_cvref_t<task_result_t<Task>>>;
+using plain_result_t = std::remove_cvref_t<task_result_t<Task>>;
+
+// What the run stores for one task. Raising: its result, or its input index for a void
+// task. Collecting: its Outcome.
+template <class Task, bool Collect>
+using stored_result_t =
+    std::conditional_t<Collect, Outcome<plain_result_t<Task>>,
+                       std::conditional_t<std::is_void_v<plain_result_t<Task>>, std::size_t,
+                                          plain_result_t<Task>>>;
 
 // A batch's results; what the consumer side sees, whatever the input type.
 template <class R>
@@ -44,10 +51,11 @@ class ResultSource : public RunCore {
 
 // A run over one input view: reads tasks from it into batches and runs them into results.
 // Thread safety is RunCore's; this class only fills in the typed storage.
-template <class View>
-class Run final : public ResultSource<stored_result_t<task_t<View>>> {
+template <class View, bool Collect>
+class Run final : public ResultSource<stored_result_t<task_t<View>, Collect>> {
   using Task = task_t<View>;
-  using R = stored_result_t<Task>;
+  using R = stored_result_t<Task, Collect>;
+  static constexpr bool returns_void = std::is_void_v<plain_result_t<Task>>;
 
   struct Slot : ResultSlot<R> {
     std::vector<Task> tasks;  // owner only
@@ -77,22 +85,37 @@ class Run final : public ResultSource<stored_result_t<task_t<View>>> {
     return slot.tasks.size();
   }
 
-  void execute_batch(SlotBase& base, const std::stop_token& stop) override {
+  void run_task(SlotBase& base, std::size_t k) override {
     auto& slot = static_cast<Slot&>(base);
-    slot.results.reserve(slot.tasks.size());
-    for (std::size_t k = 0; k < slot.tasks.size(); ++k) {
-      // Cancellation is checked between tasks, so a long batch stops early too.
-      if (stop.stop_requested()) break;
-      if constexpr (std::is_void_v<task_result_t<Task>>) {
-        std::invoke(std::move(slot.tasks[k]));
-        slot.results.push_back(slot.first_index + k);
-      } else {
-        slot.results.emplace_back(std::invoke(std::move(slot.tasks[k])));
+    if (k == 0) slot.results.reserve(slot.size);
+    const std::size_t index = slot.first_index + k;
+    if constexpr (Collect) {
+      try {
+        if constexpr (returns_void) {
+          std::invoke(std::move(slot.tasks[k]));
+          slot.results.emplace_back(index);
+        } else {
+          slot.results.emplace_back(index, std::invoke(std::move(slot.tasks[k])));
+        }
+      } catch (...) {
+        slot.results.emplace_back(index, std::current_exception());
       }
+    } else if constexpr (returns_void) {
+      std::invoke(std::move(slot.tasks[k]));
+      slot.results.push_back(index);
+    } else {
+      slot.results.emplace_back(std::invoke(std::move(slot.tasks[k])));
     }
-    // Tasks hold their arguments; drop them as soon as they have run.
-    slot.tasks.clear();
   }
+
+  void replace_with_error(SlotBase& base, std::size_t k, std::exception_ptr error) override {
+    if constexpr (Collect) {
+      auto& slot = static_cast<Slot&>(base);
+      slot.results.back() = R(slot.first_index + k, std::move(error));
+    }
+  }
+
+  void drop_tasks(SlotBase& base) noexcept override { static_cast<Slot&>(base).tasks.clear(); }
 
   void reset_slot(SlotBase& base) noexcept override {
     auto& slot = static_cast<Slot&>(base);

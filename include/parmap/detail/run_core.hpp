@@ -12,10 +12,15 @@
 #include <stop_token>          // std::stop_source: tells running tasks they are not wanted
 #include <vector>              // std::vector: slot ownership and the free list
 
+#include <optional>            // std::optional: the monitor, the input size
+
+#include "../outcome.hpp"
 #include "batch_sizer.hpp"
+#include "progress.hpp"
 #include "slot_queue.hpp"
 #include "task_context.hpp"
 #include "thread_pool.hpp"
+#include "timeout_monitor.hpp"
 
 namespace parmap::detail {
 
@@ -27,6 +32,9 @@ struct Engine {
   // Set by the call that starts a run (exchange, acq_rel) and cleared by that run's
   // destructor (store, release): the next call's exchange sees everything the last run did.
   std::atomic<bool> busy{false};
+
+  std::mutex report_mutex;
+  RunReport last_report;  // guarded by report_mutex: the last run that ended
 };
 
 // A batch of consecutive tasks and, once run, their results. The typed run derives from it
@@ -54,6 +62,12 @@ struct RunConfig {
   std::size_t window = 1;   // batches claimed and not yet released; max() means no bound
   std::size_t batch = 0;    // fixed batch size, or 0 for automatic
   Order order = Order::input;
+  bool collect_errors = false;  // on_error::collect: a task's exception is its outcome
+  std::optional<std::chrono::nanoseconds> timeout;  // per task
+  std::size_t n_jobs = 1;                           // for verbose lines
+  std::optional<std::size_t> total;                 // the input's size, when known
+  int verbose = 0;
+  std::function<void(const Progress&)> progress;
 };
 
 inline constexpr std::size_t unbounded_window = std::numeric_limits<std::size_t>::max();
@@ -70,13 +84,19 @@ inline constexpr std::size_t unbounded_window = std::numeric_limits<std::size_t>
 // Input: read by one thread at a time (input_mutex_), only when a window place is held, so
 // it is never read further ahead than the window.
 // Failure: the first exception, from a task or from the input, is kept; claiming stops, the
-// stop token is requested, and the consumer's next next_ready() rethrows it.
+// stop token is requested, and the consumer's next next_ready() rethrows it. With
+// collect_errors, a task's exception (or timeout) is stored as its outcome instead.
 // Destruction: the typed run's destructor calls shutdown() first, which stops claiming,
 // requests stop and waits until no worker touches the run; then results are freed.
 class RunCore {
  public:
   RunCore(const RunConfig& config, std::shared_ptr<Engine> engine)
-      : config_(config), engine_(std::move(engine)), batcher_(config.batch) {}
+      : config_(config),
+        engine_(std::move(engine)),
+        progress_(config.progress, config.verbose, config.n_jobs, config.total),
+        batcher_(config.batch) {
+    if (config_.timeout) monitor_.emplace(*config_.timeout, &RunCore::timeout_entry, this);
+  }
 
   RunCore(const RunCore&) = delete;  // workers hold `this`
   RunCore& operator=(const RunCore&) = delete;
@@ -105,7 +125,13 @@ class RunCore {
     for (;;) {
       if (error_) std::rethrow_exception(error_);
       if (front_ready_locked()) return ready_queue_.pop_front();
-      if (input_done_ && claimed_ == 0) return nullptr;
+      if (input_done_ && claimed_ == 0) {
+        finished_ = true;
+        const std::size_t completed = completed_;
+        lock.unlock();
+        progress_.finish(completed);
+        return nullptr;
+      }
       if (config_.workers == 0) {
         lock.unlock();
         if (SlotBase* slot = claim(false)) execute(slot);
@@ -119,6 +145,9 @@ class RunCore {
       consumer_waiting_ = false;
     }
   }
+
+  // Consumer only: counts results handed to the consumer, for the run's report.
+  void consumed(std::size_t n) noexcept { consumed_ += n; }
 
   // Consumer only. Frees the batch's results, then returns its window place, then lets a
   // worker claim the next batch if none is running. The results die before the place is
@@ -139,17 +168,24 @@ class RunCore {
   }
 
  protected:
-  // Hooks for the typed run. read_batch runs under input_mutex_ and reads up to `want`
-  // tasks into the slot, returning how many; fewer than `want` means the input ended.
-  // execute_batch runs the slot's tasks into its results. reset_slot empties a slot the
-  // caller owns. Any of the first two may throw; the run records the exception.
+  // Hooks for the typed run, each called by the slot's owner:
+  // - read_batch (under input_mutex_) reads up to `want` tasks into the slot and returns
+  //   how many; fewer than `want` means the input ended. May throw (an input error).
+  // - run_task runs task k and appends its result (or, collecting, its outcome). Throws
+  //   what the task threw when not collecting.
+  // - replace_with_error turns the last appended result, task k's, into an error outcome
+  //   (collecting only: a task that returned after its timeout).
+  // - drop_tasks frees the tasks once run; reset_slot empties the slot for reuse.
   virtual std::unique_ptr<SlotBase> make_slot() = 0;
   virtual std::size_t read_batch(SlotBase& slot, std::size_t want) = 0;
-  virtual void execute_batch(SlotBase& slot, const std::stop_token& stop) = 0;
+  virtual void run_task(SlotBase& slot, std::size_t k) = 0;
+  virtual void replace_with_error(SlotBase& slot, std::size_t k, std::exception_ptr error) = 0;
+  virtual void drop_tasks(SlotBase& slot) noexcept = 0;
   virtual void reset_slot(SlotBase& slot) noexcept = 0;
 
-  // Stops claiming, asks running tasks to stop, and waits until no worker touches the run.
-  // Called first thing by the typed run's destructor; the consumer thread only.
+  // Stops claiming, asks running tasks to stop, waits until no worker touches the run, and
+  // files the run's report with the Parallel. Called first thing by the typed run's
+  // destructor, on the consumer thread.
   void shutdown() noexcept {
     {
       std::lock_guard lock(mutex_);
@@ -157,8 +193,21 @@ class RunCore {
     }
     // Outside the mutex: request_stop runs the tasks' stop callbacks, which are user code.
     stop_.request_stop();
-    std::unique_lock lock(mutex_);
-    idle_cv_.wait(lock, [&] { return active_loops_ == 0; });
+    RunReport report;
+    {
+      std::unique_lock lock(mutex_);
+      idle_cv_.wait(lock, [&] { return active_loops_ == 0; });
+      report.completed = completed_;
+      report.consumed = consumed_;
+      report.unused = completed_ - consumed_;
+      report.cancelled = tasks_read_ - tasks_started_;
+      report.finished = finished_;
+      report.failed = static_cast<bool>(error_);
+    }
+    monitor_.reset();  // no task runs any more; stop its thread before the run goes
+    if (!report.finished && !report.failed) progress_.early_exit(report.unused, report.cancelled);
+    std::lock_guard lock(engine_->report_mutex);
+    engine_->last_report = report;
   }
 
  private:
@@ -211,6 +260,7 @@ class RunCore {
           input_end_ = error || !got_batch || slot->size < want;
           if (got_batch) {
             std::lock_guard lock(mutex_);
+            tasks_read_ += slot->size;
             // Still under input_mutex_, so batches enter the queue in input order.
             if (config_.order == Order::input) ready_queue_.push_back(slot);
             if (input_end_) input_done_ = true;
@@ -231,32 +281,82 @@ class RunCore {
     }
   }
 
-  // Runs a claimed batch and hands it to the consumer.
+  // Runs a claimed batch and hands it to the consumer. Cancellation is checked between
+  // tasks, so a long batch stops early too.
   void execute(SlotBase* slot) noexcept {
-    const bool timed = batcher_adaptive();
+    const bool timed = batcher_.adaptive();  // the mode is fixed: no lock needed
     const auto start = timed ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+    const std::stop_token token = stop_.get_token();
     std::exception_ptr error;
+    std::size_t started = 0;
     {
-      const std::stop_token token = stop_.get_token();
       TaskScope scope(token);
-      try {
-        execute_batch(*slot, token);
-      } catch (...) {
-        error = std::current_exception();
+      for (std::size_t k = 0; k < slot->size && !token.stop_requested(); ++k) {
+        ++started;
+        try {
+          if (monitor_) {
+            run_watched(*slot, k, token);
+          } else {
+            run_task(*slot, k);
+          }
+        } catch (...) {
+          error = std::current_exception();
+          break;
+        }
       }
     }
-    if (error) {
-      // The slot stays claimed: the consumer never sees it, shutdown frees it.
-      fail(error);
-      return;
-    }
+    drop_tasks(*slot);
     const auto elapsed = timed ? std::chrono::steady_clock::now() - start : std::chrono::nanoseconds{};
-    std::lock_guard lock(mutex_);
-    if (timed) batcher_.record(slot->size, elapsed);
-    slot->ready = true;
-    if (config_.order == Order::completion) ready_queue_.push_back(slot);
-    // Wake the consumer only when it waits for this very batch.
-    if (consumer_waiting_ && front_ready_locked()) consumer_cv_.notify_one();
+    std::size_t completed = 0;
+    {
+      std::lock_guard lock(mutex_);
+      tasks_started_ += started;
+      completed_ += error ? started - 1 : started;
+      completed = completed_;
+      if (!error) {
+        if (timed && started == slot->size) batcher_.record(started, elapsed);
+        // A batch cut short by a stop is never consumed: the run is failing or going away.
+        slot->ready = true;
+        if (config_.order == Order::completion) ready_queue_.push_back(slot);
+        // Wake the consumer only when it waits for this very batch.
+        if (consumer_waiting_ && front_ready_locked()) consumer_cv_.notify_one();
+      }
+      // On error the slot stays claimed: the consumer never sees it, shutdown frees it.
+    }
+    if (error) {
+      fail(error);
+    } else {
+      progress_.report(completed);  // the loop is still counted: the run stays alive
+    }
+  }
+
+  // Runs task k under the timeout monitor, with a stop source of its own that also follows
+  // the run's. A task reported late fails the run (the monitor did that) or, collecting,
+  // gets a TimeoutError as its outcome whatever it returned.
+  void run_watched(SlotBase& slot, std::size_t k, const std::stop_token& run_token) {
+    std::stop_source task_stop;
+    const std::stop_callback follow_run(run_token, [&task_stop] { task_stop.request_stop(); });
+    const std::stop_token task_token = task_stop.get_token();
+    TaskScope scope(task_token);
+    const std::size_t index = slot.first_index + k;
+    TimeoutMonitor::Watch watch(*monitor_, index, task_stop);
+    std::exception_ptr error;
+    try {
+      run_task(slot, k);
+    } catch (...) {
+      error = std::current_exception();
+    }
+    if (watch.finish() && config_.collect_errors) {
+      replace_with_error(slot, k, std::make_exception_ptr(TimeoutError(index, *config_.timeout)));
+    }
+    if (error) std::rethrow_exception(error);
+  }
+
+  static void timeout_entry(void* self, std::size_t index) noexcept {
+    auto* run = static_cast<RunCore*>(self);
+    if (!run->config_.collect_errors) {
+      run->fail(std::make_exception_ptr(TimeoutError(index, *run->config_.timeout)));
+    }
   }
 
   void fail(std::exception_ptr error) noexcept {
@@ -273,11 +373,12 @@ class RunCore {
     return !ready_queue_.empty() && ready_queue_.front()->ready;
   }
 
-  [[nodiscard]] bool batcher_adaptive() const noexcept { return batcher_.adaptive(); }
-
   const RunConfig config_;
   const std::shared_ptr<Engine> engine_;
-  std::stop_source stop_;  // thread-safe by itself
+  std::stop_source stop_;        // thread-safe by itself
+  ProgressReporter progress_;    // thread-safe by itself
+  std::optional<TimeoutMonitor> monitor_;  // made by the constructor, reset by shutdown
+  std::size_t consumed_ = 0;     // consumer thread only
 
   std::mutex input_mutex_;  // serialises reads of the input; taken before mutex_
   std::size_t next_index_ = 0;                        // guarded by input_mutex_
@@ -295,6 +396,10 @@ class RunCore {
   bool consumer_waiting_ = false;    // the consumer sleeps on consumer_cv_; mutex_
   std::exception_ptr error_;         // the first failure; mutex_
   BatchSizer batcher_;               // mutex_ (its mode is fixed at construction)
+  std::size_t tasks_read_ = 0;       // tasks read into batches; mutex_
+  std::size_t tasks_started_ = 0;    // tasks begun; mutex_
+  std::size_t completed_ = 0;        // tasks that returned a result or outcome; mutex_
+  bool finished_ = false;            // the consumer reached the end; mutex_
   std::vector<SlotBase*> free_;      // slots owned by nobody; mutex_
   // Batches for the consumer, in the order it takes them: claimed order (input order) or
   // completion order. At most claimed_ entries. Guarded by mutex_.

@@ -1,0 +1,91 @@
+#pragma once
+
+#include <chrono>      // std::chrono::steady_clock: elapsed time in reports
+#include <cstddef>     // std::size_t
+#include <cstdio>      // std::fprintf, stderr: verbose lines
+#include <functional>  // std::function: the user's callback
+#include <mutex>       // std::mutex: reports never overlap
+#include <optional>    // std::optional: the total, when known
+#include <string>      // std::string: the verbose label
+
+#include "../options.hpp"
+
+namespace parmap::detail {
+
+// Turns "this many tasks have completed" into calls of the user's progress callback and,
+// with verbose, joblib-style lines on stderr.
+//
+// Thread safety: report() and finish() may be called from any thread; calls never overlap
+// and the counts they pass on never go down (a report older than one already made is
+// dropped). Callers guarantee: `completed` is a count taken under the run's mutex.
+class ProgressReporter {
+ public:
+  ProgressReporter(std::function<void(const Progress&)> callback, int verbose,
+                   std::size_t n_jobs, std::optional<std::size_t> total)
+      : callback_(std::move(callback)),
+        verbose_(verbose),
+        label_("[Parallel(n_jobs=" + std::to_string(n_jobs) + ")]"),
+        total_(total) {}
+
+  [[nodiscard]] bool enabled() const noexcept { return callback_ || verbose_ > 0; }
+
+  // Reports progress after a batch; `completed` counts every task finished so far.
+  void report(std::size_t completed) {
+    if (!enabled()) return;
+    std::lock_guard lock(mutex_);
+    if (completed <= last_) return;
+    last_ = completed;
+    emit(completed, false);
+  }
+
+  // The last report of a run that reached the end of its input.
+  void finish(std::size_t completed) {
+    if (!enabled()) return;
+    std::lock_guard lock(mutex_);
+    last_ = completed;
+    emit(completed, true);
+  }
+
+  // Prints joblib's early-exit note (verbose only): results computed but never consumed,
+  // and tasks read from the input but never run.
+  void early_exit(std::size_t unused, std::size_t cancelled) {
+    if (verbose_ <= 0) return;
+    std::lock_guard lock(mutex_);
+    std::fprintf(stderr, "%s: Stopped early: %zu finished results were never used, %zu tasks were cancelled\n",
+                 label_.c_str(), unused, cancelled);
+  }
+
+ private:
+  void emit(std::size_t completed, bool done) {
+    const Progress progress{completed, total_, std::chrono::steady_clock::now() - start_, done};
+    if (callback_) callback_(progress);
+    if (verbose_ > 0 && (done || verbose_ >= 10 || completed >= next_line_)) {
+      // Lines at 1, 2, 4, 8, ... tasks keep long runs readable; verbose >= 10 prints all.
+      while (next_line_ <= completed) next_line_ *= 2;
+      print(progress);
+    }
+  }
+
+  void print(const Progress& p) const {
+    const double seconds = std::chrono::duration<double>(p.elapsed).count();
+    if (p.total) {
+      std::fprintf(stderr, "%s: Done %4zu out of %4zu | elapsed: %7.1fs%s\n", label_.c_str(),
+                   p.completed, *p.total, seconds, p.done ? " finished" : "");
+    } else {
+      std::fprintf(stderr, "%s: Done %4zu tasks      | elapsed: %7.1fs%s\n", label_.c_str(),
+                   p.completed, seconds, p.done ? " finished" : "");
+    }
+  }
+
+  const std::function<void(const Progress&)> callback_;
+  const int verbose_;
+  const std::string label_;
+  const std::optional<std::size_t> total_;
+  const std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+
+  std::mutex mutex_;            // serialises the reports
+  std::size_t last_ = 0;        // guarded by mutex_
+  std::size_t next_line_ = 1;   // guarded by mutex_
+};
+
+}  // namespace parmap::detail
