@@ -15,14 +15,21 @@ class TimeoutError : public std::runtime_error {
  public:
   TimeoutError(std::size_t index, std::chrono::nanoseconds limit)
       : std::runtime_error("parmap: task " + std::to_string(index) + " exceeded its timeout of " +
-                           std::to_string(std::chrono::duration<double, std::milli>(limit).count()) +
-                           " ms"),
+                           format(limit)),
         index_(index),
         limit_(limit) {}
   [[nodiscard]] std::size_t index() const noexcept { return index_; }
   [[nodiscard]] std::chrono::nanoseconds limit() const noexcept { return limit_; }
 
  private:
+  // The limit in the largest unit that shows it exactly: "250 ms", "1500 us".
+  static std::string format(std::chrono::nanoseconds limit) {
+    const auto ns = limit.count();
+    if (ns % 1'000'000 == 0) return std::to_string(ns / 1'000'000) + " ms";
+    if (ns % 1'000 == 0) return std::to_string(ns / 1'000) + " us";
+    return std::to_string(ns) + " ns";
+  }
+
   std::size_t index_;
   std::chrono::nanoseconds limit_;
 };
