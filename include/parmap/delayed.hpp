@@ -78,8 +78,10 @@ class Delayed {
 template <class F>
 [[nodiscard]] constexpr detail::Delayed<std::decay_t<F>> delayed(F&& f) {
   using Fn = std::decay_t<F>;
-  if constexpr (std::is_pointer_v<Fn> || std::is_member_pointer_v<Fn> ||
-                detail::is_std_function<Fn>::value) {
+  // A function (not a pointer) decays to a pointer that cannot be null: no check for it.
+  if constexpr (!std::is_function_v<std::remove_reference_t<F>> &&
+                (std::is_pointer_v<Fn> || std::is_member_pointer_v<Fn> ||
+                 detail::is_std_function<Fn>::value)) {
     if (f == nullptr) throw std::invalid_argument("parmap::delayed: the function is null");
   }
   return detail::Delayed<Fn>(std::forward<F>(f));

@@ -133,7 +133,7 @@ class Parallel {
 
     std::optional<std::size_t> total;
     if constexpr (std::ranges::sized_range<In>) total = static_cast<std::size_t>(std::ranges::size(input));
-    auto results = start(detail::input_view_t<In>(std::forward<In>(input)), total);
+    auto results = start(std::forward<In>(input), total);
     if constexpr (std::same_as<Mode, return_as::list_t>) {
       if constexpr (std::is_void_v<Result> && !collect) {
         while (!results.at_end()) results.advance();
@@ -161,12 +161,14 @@ class Parallel {
   }
 
  private:
-  template <class View>
-  auto start(View view, std::optional<std::size_t> total) {
+  template <class In>
+  auto start(In&& input, std::optional<std::size_t> total) {
+    using View = detail::input_view_t<In>;
     using Run = detail::Run<View, collect>;
     using R = detail::stored_result_t<detail::task_t<View>, collect>;
 
-    // Pairs with the release store in the last run's destructor.
+    // Pairs with the release store in the last run's destructor. Checked before the input
+    // is touched: a refused call leaves an rvalue input where it was.
     if (engine_->busy.exchange(true, std::memory_order_acq_rel)) {
       throw std::logic_error(
           "parmap: this Parallel is already running a call (a result range it returned is "
@@ -190,7 +192,7 @@ class Parallel {
     std::unique_ptr<Run> run;
     try {
       if (!inline_run && !engine_->pool) engine_->pool = std::make_unique<detail::ThreadPool>(n_jobs_);
-      run = std::make_unique<Run>(std::move(view), config, engine_);
+      run = std::make_unique<Run>(View(std::forward<In>(input)), config, engine_);
     } catch (...) {
       engine_->busy.store(false, std::memory_order_release);
       throw;

@@ -4,6 +4,8 @@
 #include <cstddef>    // std::size_t, std::ptrdiff_t
 #include <iterator>   // std::default_sentinel_t, std::input_iterator_tag
 #include <memory>     // std::unique_ptr
+#include <optional>   // std::optional: an indexed range's current pair
+#include <type_traits>  // std::conditional_t
 #include <utility>    // std::exchange, std::move
 
 #include "detail/run.hpp"
@@ -23,7 +25,9 @@ struct Indexed {
 // Yields T&& (like std::generator): `for (auto r : range)` moves each result out, so
 // move-only results work; `auto&&` binds without a move. Order is the call's: input order
 // for return_as::generator, completion order for return_as::generator_unordered.
-// .indexed() turns it into a range of Indexed<T> that also carries each input index.
+// .indexed() turns it into a range of Indexed<T> (yielded as Indexed<T>&&) that also carries
+// each input index. Dereferencing twice without ++ (as std::views::filter does) yields the
+// same object both times, in both forms.
 //
 // Waiting happens when the iterator is compared with end() or dereferenced, never in ++:
 // `| std::views::take(n)` stops after n results without waiting for one more.
@@ -42,7 +46,7 @@ class ResultRange {
 
  public:
   using value_type = std::conditional_t<WithIndex, Indexed<T>, T>;
-  using reference = std::conditional_t<WithIndex, Indexed<T>, T&&>;
+  using reference = value_type&&;
 
   class iterator {
    public:
@@ -79,7 +83,8 @@ class ResultRange {
         slot_(std::exchange(other.slot_, nullptr)),
         pos_(std::exchange(other.pos_, 0)),
         done_(std::exchange(other.done_, true)),
-        taken_(std::exchange(other.taken_, false)) {}
+        taken_(std::exchange(other.taken_, false)),
+        current_(std::move(other.current_)) {}
   ResultRange& operator=(ResultRange&& other) noexcept {
     if (this != &other) {
       ResultRange old(std::move(*this));  // the old run, if any, is cancelled here
@@ -88,6 +93,7 @@ class ResultRange {
       pos_ = std::exchange(other.pos_, 0);
       done_ = std::exchange(other.done_, true);
       taken_ = std::exchange(other.taken_, false);
+      current_ = std::move(other.current_);
     }
     return *this;
   }
@@ -143,9 +149,11 @@ class ResultRange {
     assert(!done_ && "dereferencing the end of a parmap::ResultRange");
     taken_ = true;
     if constexpr (WithIndex) {
-      return Indexed<T>{slot_->first_index + pos_, std::move(slot_->results[pos_])};
+      // Made once per position, so a second dereference sees the same pair.
+      if (!current_) current_.emplace(Indexed<T>{slot_->first_index + pos_, std::move(slot_->result(pos_))});
+      return std::move(*current_);
     } else {
-      return std::move(slot_->results[pos_]);
+      return std::move(slot_->result(pos_));
     }
   }
 
@@ -154,6 +162,7 @@ class ResultRange {
     if (done_) return;
     run_->consumed(1);
     taken_ = false;
+    if constexpr (WithIndex) current_.reset();
     if (++pos_ == slot_->results.size()) run_->release(std::exchange(slot_, nullptr));
   }
 
@@ -162,7 +171,7 @@ class ResultRange {
   void drain_into(Vector& out) {
     while (!at_end()) {
       run_->consumed(slot_->results.size() - pos_);
-      for (; pos_ < slot_->results.size(); ++pos_) out.push_back(std::move(slot_->results[pos_]));
+      for (; pos_ < slot_->results.size(); ++pos_) out.push_back(std::move(slot_->result(pos_)));
       run_->release(std::exchange(slot_, nullptr));
     }
   }
@@ -172,6 +181,9 @@ class ResultRange {
   std::size_t pos_ = 0;   // next result in slot_
   bool done_ = false;
   bool taken_ = false;    // the current result was dereferenced
+  struct NoCurrent {};
+  // Indexed ranges: the pair yielded at pos_, made by the first dereference.
+  [[no_unique_address]] std::conditional_t<WithIndex, std::optional<Indexed<T>>, NoCurrent> current_;
 };
 
 }  // namespace parmap

@@ -34,10 +34,26 @@ using stored_result_t =
                        std::conditional_t<std::is_void_v<plain_result_t<Task>>, std::size_t,
                                           plain_result_t<Task>>>;
 
+// A bool result in a box: std::vector<bool> packs bits and hands out proxies, and the
+// consumer needs a real bool to bind a bool&& to.
+struct BoolCell {
+  BoolCell(bool v) noexcept : value(v) {}  // NOLINT(google-explicit-constructor): as a bool
+  bool value;
+};
+
 // A batch's results; what the consumer side sees, whatever the input type.
 template <class R>
 struct ResultSlot : SlotBase {
-  std::vector<R> results;  // owner only (see SlotBase)
+  std::vector<std::conditional_t<std::is_same_v<R, bool>, BoolCell, R>> results;  // owner only
+
+  // Result i of the batch, as the object the consumer moves from.
+  R& result(std::size_t i) noexcept {
+    if constexpr (std::is_same_v<R, bool>) {
+      return results[i].value;
+    } else {
+      return results[i];
+    }
+  }
 };
 
 // The consumer's typed view of a run.
@@ -73,16 +89,16 @@ class Run final : public ResultSource<stored_result_t<task_t<View>, Collect>> {
  private:
   std::unique_ptr<SlotBase> make_slot() override { return std::make_unique<Slot>(); }
 
-  std::size_t read_batch(SlotBase& base, std::size_t want) override {
+  void read_batch(SlotBase& base, std::size_t want) override {
     auto& slot = static_cast<Slot&>(base);
     // begin() is called lazily, by the first reader, so that an input whose begin() reads
     // or throws (a stream, say) does so under the same rules as every later read.
     if (!it_) it_.emplace(std::ranges::begin(input_));
-    while (slot.tasks.size() < want && *it_ != std::ranges::end(input_)) {
+    while (slot.size < want && *it_ != std::ranges::end(input_)) {
       slot.tasks.emplace_back(**it_);
+      slot.size = slot.tasks.size();
       ++*it_;
     }
-    return slot.tasks.size();
   }
 
   void run_task(SlotBase& base, std::size_t k) override {

@@ -9,10 +9,9 @@
 #include <limits>              // std::numeric_limits: an unbounded window
 #include <memory>              // std::unique_ptr, std::shared_ptr
 #include <mutex>               // std::mutex, std::lock_guard, std::unique_lock
-#include <stop_token>          // std::stop_source: tells running tasks they are not wanted
+#include <optional>            // std::optional: the timeout client, the nested-stop link
+#include <stop_token>          // std::stop_source, std::stop_callback: asking tasks to stop
 #include <vector>              // std::vector: slot ownership and the free list
-
-#include <optional>            // std::optional: the monitor, the input size
 
 #include "../outcome.hpp"
 #include "batch_sizer.hpp"
@@ -95,7 +94,12 @@ class RunCore {
         engine_(std::move(engine)),
         progress_(config.progress, config.verbose, config.n_jobs, config.total),
         batcher_(config.batch) {
-    if (config_.timeout) monitor_.emplace(*config_.timeout, &RunCore::timeout_entry, this);
+    // A run made inside a task (a nested call, run inline) stops its tasks when the
+    // enclosing task is asked to stop.
+    if (const std::stop_token* outer = this_thread_context.stop) {
+      follow_outer_.emplace(*outer, RequestStop{&tasks_stop_});
+    }
+    if (config_.timeout) timeouts_.emplace(*config_.timeout, &RunCore::timeout_entry, this);
   }
 
   RunCore(const RunCore&) = delete;  // workers hold `this`
@@ -169,15 +173,16 @@ class RunCore {
 
  protected:
   // Hooks for the typed run, each called by the slot's owner:
-  // - read_batch (under input_mutex_) reads up to `want` tasks into the slot and returns
-  //   how many; fewer than `want` means the input ended. May throw (an input error).
+  // - read_batch (under input_mutex_) reads up to `want` tasks into the slot, keeping
+  //   slot.size equal to the number read so far (also when it throws: an input error);
+  //   fewer than `want` means the input ended.
   // - run_task runs task k and appends its result (or, collecting, its outcome). Throws
   //   what the task threw when not collecting.
   // - replace_with_error turns the last appended result, task k's, into an error outcome
   //   (collecting only: a task that returned after its timeout).
   // - drop_tasks frees the tasks once run; reset_slot empties the slot for reuse.
   virtual std::unique_ptr<SlotBase> make_slot() = 0;
-  virtual std::size_t read_batch(SlotBase& slot, std::size_t want) = 0;
+  virtual void read_batch(SlotBase& slot, std::size_t want) = 0;
   virtual void run_task(SlotBase& slot, std::size_t k) = 0;
   virtual void replace_with_error(SlotBase& slot, std::size_t k, std::exception_ptr error) = 0;
   virtual void drop_tasks(SlotBase& slot) noexcept = 0;
@@ -192,7 +197,7 @@ class RunCore {
       stopping_ = true;
     }
     // Outside the mutex: request_stop runs the tasks' stop callbacks, which are user code.
-    stop_.request_stop();
+    request_stop();
     RunReport report;
     {
       std::unique_lock lock(mutex_);
@@ -204,7 +209,7 @@ class RunCore {
       report.finished = finished_;
       report.failed = static_cast<bool>(error_);
     }
-    monitor_.reset();  // no task runs any more; stop its thread before the run goes
+    timeouts_.reset();  // no task runs any more; waits for a timeout report under way
     if (!report.finished && !report.failed) progress_.early_exit(report.unused, report.cancelled);
     std::lock_guard lock(engine_->report_mutex);
     engine_->last_report = report;
@@ -242,6 +247,7 @@ class RunCore {
 
       std::exception_ptr error;
       bool got_batch = false;
+      std::size_t read = 0;
       {
         std::lock_guard input(input_mutex_);
         if (!input_end_) {
@@ -251,16 +257,18 @@ class RunCore {
               slot = owned_slots_.back().get();
             }
             slot->first_index = next_index_;
-            slot->size = read_batch(*slot, want);
+            slot->size = 0;
+            read_batch(*slot, want);
           } catch (...) {
             error = std::current_exception();
           }
-          if (slot != nullptr) next_index_ += slot->size;
-          got_batch = !error && slot->size > 0;
-          input_end_ = error || !got_batch || slot->size < want;
+          read = slot != nullptr ? slot->size : 0;
+          next_index_ += read;
+          got_batch = !error && read > 0;
+          input_end_ = error || !got_batch || read < want;
           if (got_batch) {
             std::lock_guard lock(mutex_);
-            tasks_read_ += slot->size;
+            tasks_read_ += read;
             // Still under input_mutex_, so batches enter the queue in input order.
             if (config_.order == Order::input) ready_queue_.push_back(slot);
             if (input_end_) input_done_ = true;
@@ -269,15 +277,19 @@ class RunCore {
           if (slot != nullptr) reset_slot(*slot);
         }
       }
-      // No batch: give the place back, then loop to leave under the mutex.
+      // No batch: give the place back, then loop to leave under the mutex. An input error
+      // is recorded under the same lock that ends the input, so a consumer that sees the
+      // end also sees the error: it can never take a failed input for a finished one.
       {
         std::lock_guard lock(mutex_);
         --claimed_;
         if (slot != nullptr) free_.push_back(slot);
+        tasks_read_ += read;  // tasks read before the input threw: cancelled, never run
         input_done_ = true;
+        if (error) record_failure_locked(error);
         if (consumer_waiting_) consumer_cv_.notify_one();  // it may be waiting for the end
       }
-      if (error) fail(error);
+      if (error) request_stop();
     }
   }
 
@@ -286,16 +298,17 @@ class RunCore {
   void execute(SlotBase* slot) noexcept {
     const bool timed = batcher_.adaptive();  // the mode is fixed: no lock needed
     const auto start = timed ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
-    const std::stop_token token = stop_.get_token();
+    const std::stop_token run_token = stop_.get_token();
+    const std::stop_token task_token = tasks_stop_.get_token();
     std::exception_ptr error;
     std::size_t started = 0;
     {
-      TaskScope scope(token);
-      for (std::size_t k = 0; k < slot->size && !token.stop_requested(); ++k) {
+      TaskScope scope(task_token);
+      for (std::size_t k = 0; k < slot->size && !run_token.stop_requested(); ++k) {
         ++started;
         try {
-          if (monitor_) {
-            run_watched(*slot, k, token);
+          if (timeouts_) {
+            run_watched(*slot, k, task_token);
           } else {
             run_task(*slot, k);
           }
@@ -331,23 +344,26 @@ class RunCore {
   }
 
   // Runs task k under the timeout monitor, with a stop source of its own that also follows
-  // the run's. A task reported late fails the run (the monitor did that) or, collecting,
-  // gets a TimeoutError as its outcome whatever it returned.
-  void run_watched(SlotBase& slot, std::size_t k, const std::stop_token& run_token) {
+  // the run's tasks' token. A task reported late gets a TimeoutError as its outcome
+  // (collecting) or fails its batch with one (raising; the monitor has already failed the
+  // run), whatever it returned: a late result is never delivered as a success.
+  void run_watched(SlotBase& slot, std::size_t k, const std::stop_token& tasks_token) {
     std::stop_source task_stop;
-    const std::stop_callback follow_run(run_token, [&task_stop] { task_stop.request_stop(); });
+    const std::stop_callback follow_run(tasks_token, RequestStop{&task_stop});
     const std::stop_token task_token = task_stop.get_token();
     TaskScope scope(task_token);
     const std::size_t index = slot.first_index + k;
-    TimeoutMonitor::Watch watch(*monitor_, index, task_stop);
+    TimeoutMonitor::Watch watch(*timeouts_, index, task_stop);
     std::exception_ptr error;
     try {
       run_task(slot, k);
     } catch (...) {
       error = std::current_exception();
     }
-    if (watch.finish() && config_.collect_errors) {
-      replace_with_error(slot, k, std::make_exception_ptr(TimeoutError(index, *config_.timeout)));
+    if (watch.finish()) {
+      auto late = std::make_exception_ptr(TimeoutError(index, *config_.timeout));
+      if (!config_.collect_errors) std::rethrow_exception(late);
+      replace_with_error(slot, k, std::move(late));
     }
     if (error) std::rethrow_exception(error);
   }
@@ -362,12 +378,29 @@ class RunCore {
   void fail(std::exception_ptr error) noexcept {
     {
       std::lock_guard lock(mutex_);
-      if (!error_) error_ = std::move(error);
-      stopping_ = true;
-      if (consumer_waiting_) consumer_cv_.notify_one();
+      record_failure_locked(std::move(error));
     }
-    stop_.request_stop();  // outside the mutex: it runs user stop callbacks
+    request_stop();  // outside the mutex: it runs user stop callbacks
   }
+
+  // Keeps the first failure and stops claiming; the caller holds mutex_ and then calls
+  // request_stop() once it has released it.
+  void record_failure_locked(std::exception_ptr error) noexcept {
+    if (!error_) error_ = std::move(error);
+    stopping_ = true;
+    if (consumer_waiting_) consumer_cv_.notify_one();
+  }
+
+  // Stops the run (no task starts any more) and asks its running tasks to stop.
+  void request_stop() noexcept {
+    stop_.request_stop();
+    tasks_stop_.request_stop();
+  }
+
+  struct RequestStop {
+    std::stop_source* source;
+    void operator()() const noexcept { source->request_stop(); }
+  };
 
   [[nodiscard]] bool front_ready_locked() const noexcept {
     return !ready_queue_.empty() && ready_queue_.front()->ready;
@@ -375,9 +408,13 @@ class RunCore {
 
   const RunConfig config_;
   const std::shared_ptr<Engine> engine_;
-  std::stop_source stop_;        // thread-safe by itself
+  // Thread-safe by themselves: stop_ ends the run (checked before each task); tasks_stop_
+  // is what tasks see, requested with stop_ and also by an enclosing task's stop.
+  std::stop_source stop_;
+  std::stop_source tasks_stop_;
+  std::optional<std::stop_callback<RequestStop>> follow_outer_;  // nested runs only
   ProgressReporter progress_;    // thread-safe by itself
-  std::optional<TimeoutMonitor> monitor_;  // made by the constructor, reset by shutdown
+  std::optional<TimeoutMonitor::Client> timeouts_;  // made by the constructor, reset by shutdown
   std::size_t consumed_ = 0;     // consumer thread only
 
   std::mutex input_mutex_;  // serialises reads of the input; taken before mutex_
