@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Builds and runs examples/memory_demo, passing its arguments through:
+#   scripts/demo.sh            # the full demo
+#   scripts/demo.sh --quick    # a short run
+# Needs only cmake and a C++20 compiler (no Catch2: tests are not configured). Build dir:
+# $BUILD_DIR, default build-demo/ (Release, so the timings it prints mean something).
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build_dir=${BUILD_DIR:-$root/build-demo}
+
+missing=()
+command -v cmake >/dev/null || missing+=(cmake)
+command -v "${CXX:-g++}" >/dev/null || missing+=(g++)
+command -v ninja >/dev/null || command -v make >/dev/null || missing+=(make)
+if ((${#missing[@]})); then
+  sudo=()
+  [[ $(id -u) -eq 0 ]] || sudo=(sudo)
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}"
+fi
+
+configure=(cmake -S "$root" -B "$build_dir" -DCMAKE_BUILD_TYPE=Release
+  -DPARMAP_BUILD_TESTS=OFF -DPARMAP_BUILD_EXAMPLES=ON -DPARMAP_BUILD_BENCHMARKS=OFF)
+if [[ ! -f "$build_dir/CMakeCache.txt" ]] && command -v ninja >/dev/null; then
+  configure+=(-G Ninja)
+fi
+"${configure[@]}" >/dev/null
+cmake --build "$build_dir" --target parmap_example_memory_demo --parallel "$(nproc 2>/dev/null || echo 2)"
+exec "$build_dir/examples/memory_demo" "$@"
