@@ -7,8 +7,10 @@
 //              | std::views::transform([](int i) { return parmap::delayed(work)(i); });
 //   std::vector<double> all = parmap::Parallel({.n_jobs = 2})(tasks);
 //   for (double r : parmap::Parallel({.n_jobs = 2}, parmap::return_as::generator)(tasks)) {}
+//   std::vector<double> same = parmap::map(work, std::views::iota(0, 100), {.n_jobs = 2});
 
 #include "delayed.hpp"       // parmap::delayed
+#include "map.hpp"           // parmap::map
 #include "options.hpp"       // parmap::Options, parmap::return_as, parmap::on_error, parmap::all
 #include "outcome.hpp"       // parmap::Outcome, parmap::TimeoutError, parmap::RunReport
 #include "parallel.hpp"      // parmap::Parallel

@@ -31,9 +31,9 @@ class BatchSizer {
   void record(std::size_t count, std::chrono::nanoseconds elapsed) noexcept {
     // Batches cut short by the end of the input say little about the task duration.
     if (!adaptive_ || count == 0 || count < size_) return;
-    const auto per_task = std::max<std::chrono::nanoseconds::rep>(elapsed.count() / count, 1);
-    const auto ideal = static_cast<std::size_t>(
-        std::max<std::chrono::nanoseconds::rep>(target.count() / per_task, 1));
+    using Rep = std::chrono::nanoseconds::rep;
+    const Rep per_task = std::max<Rep>(elapsed.count() / static_cast<Rep>(count), 1);
+    const auto ideal = static_cast<std::size_t>(std::max<Rep>(target.count() / per_task, 1));
     size_ = std::clamp<std::size_t>(ideal, 1, std::min(size_ * 2, max_batch));
   }
 
