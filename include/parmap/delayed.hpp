@@ -28,7 +28,9 @@ class DelayedCall {
 
   constexpr decltype(auto) operator()() && {
     return std::apply(
-        [this](Args&... a) -> decltype(auto) { return std::invoke(std::move(f_), std::move(a)...); },
+        [this](Args&... a) -> decltype(auto) {
+          return std::invoke(std::move(f_), std::move(a)...);
+        },
         args_);
   }
   constexpr decltype(auto) operator()() & { return std::apply(f_, args_); }

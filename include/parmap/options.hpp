@@ -31,8 +31,8 @@ class CountOption {
  public:
   constexpr CountOption() noexcept = default;
   template <std::integral I>
-    requires(!std::same_as<I, bool>)
-  constexpr CountOption(I n) noexcept  // NOLINT(google-explicit-constructor): `.x = 4`
+  requires(!std::same_as<I, bool>) constexpr CountOption(
+      I n) noexcept  // NOLINT(google-explicit-constructor): `.x = 4`
       : kind_(Kind::count), count_(clamp(n)) {}
   constexpr CountOption(Special /*unused*/) noexcept  // NOLINT(google-explicit-constructor)
       : kind_(Kind::special) {}
@@ -69,10 +69,10 @@ using BatchSize = detail::CountOption<automatic_t>;
 
 // What a progress callback receives.
 struct Progress {
-  std::size_t completed = 0;                 // tasks finished so far
-  std::optional<std::size_t> total;          // the input's size, when it is a sized range
+  std::size_t completed = 0;                      // tasks finished so far
+  std::optional<std::size_t> total;               // the input's size, when it is a sized range
   std::chrono::steady_clock::duration elapsed{};  // since the call started
-  bool done = false;                         // the last report: every task has finished
+  bool done = false;                              // the last report: every task has finished
 };
 
 // Options of a Parallel, written with designated initializers:

@@ -1,9 +1,9 @@
 #pragma once
 
 #include <algorithm>    // std::max, std::min
+#include <chrono>       // std::chrono::nanoseconds: the timeout
 #include <concepts>     // std::invocable, std::same_as, std::move_constructible
 #include <cstddef>      // std::size_t
-#include <chrono>       // std::chrono::nanoseconds: the timeout
 #include <functional>   // std::function: the progress callback
 #include <memory>       // std::shared_ptr, std::make_shared, std::make_unique
 #include <optional>     // std::optional: the timeout, the input's size
@@ -26,9 +26,9 @@ namespace detail {
 // The view a call reads: a reference to an lvalue range (which must outlive the results),
 // or the rvalue range itself, moved in.
 template <class In>
-using input_view_t = std::conditional_t<std::is_lvalue_reference_v<In>,
-                                        std::ranges::ref_view<std::remove_reference_t<In>>,
-                                        std::views::all_t<In>>;
+using input_view_t =
+    std::conditional_t<std::is_lvalue_reference_v<In>,
+                       std::ranges::ref_view<std::remove_reference_t<In>>, std::views::all_t<In>>;
 
 inline std::size_t hardware_threads() noexcept {
   const unsigned n = std::thread::hardware_concurrency();
@@ -132,7 +132,8 @@ class Parallel {
     using Result = detail::task_result_t<Task>;
 
     std::optional<std::size_t> total;
-    if constexpr (std::ranges::sized_range<In>) total = static_cast<std::size_t>(std::ranges::size(input));
+    if constexpr (std::ranges::sized_range<In>)
+      total = static_cast<std::size_t>(std::ranges::size(input));
     auto results = start(std::forward<In>(input), total);
     if constexpr (std::same_as<Mode, return_as::list_t>) {
       if constexpr (std::is_void_v<Result> && !collect) {
@@ -191,7 +192,8 @@ class Parallel {
     config.progress = progress_;
     std::unique_ptr<Run> run;
     try {
-      if (!inline_run && !engine_->pool) engine_->pool = std::make_unique<detail::ThreadPool>(n_jobs_);
+      if (!inline_run && !engine_->pool)
+        engine_->pool = std::make_unique<detail::ThreadPool>(n_jobs_);
       run = std::make_unique<Run>(View(std::forward<In>(input)), config, engine_);
     } catch (...) {
       engine_->busy.store(false, std::memory_order_release);

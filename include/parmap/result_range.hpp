@@ -1,12 +1,12 @@
 #pragma once
 
-#include <cassert>    // assert: misuse of a finished iterator
-#include <cstddef>    // std::size_t, std::ptrdiff_t
-#include <iterator>   // std::default_sentinel_t, std::input_iterator_tag
-#include <memory>     // std::unique_ptr
-#include <optional>   // std::optional: an indexed range's current pair
+#include <cassert>      // assert: misuse of a finished iterator
+#include <cstddef>      // std::size_t, std::ptrdiff_t
+#include <iterator>     // std::default_sentinel_t, std::input_iterator_tag
+#include <memory>       // std::unique_ptr
+#include <optional>     // std::optional: an indexed range's current pair
 #include <type_traits>  // std::conditional_t
-#include <utility>    // std::exchange, std::move
+#include <utility>      // std::exchange, std::move
 
 #include "detail/run.hpp"
 #include "outcome.hpp"
@@ -150,7 +150,8 @@ class ResultRange {
     taken_ = true;
     if constexpr (WithIndex) {
       // Made once per position, so a second dereference sees the same pair.
-      if (!current_) current_.emplace(Indexed<T>{slot_->first_index + pos_, std::move(slot_->result(pos_))});
+      if (!current_)
+        current_.emplace(Indexed<T>{slot_->first_index + pos_, std::move(slot_->result(pos_))});
       return std::move(*current_);
     } else {
       return std::move(slot_->result(pos_));
@@ -180,10 +181,11 @@ class ResultRange {
   Slot* slot_ = nullptr;  // the batch being yielded, owned by this consumer
   std::size_t pos_ = 0;   // next result in slot_
   bool done_ = false;
-  bool taken_ = false;    // the current result was dereferenced
+  bool taken_ = false;  // the current result was dereferenced
   struct NoCurrent {};
   // Indexed ranges: the pair yielded at pos_, made by the first dereference.
-  [[no_unique_address]] std::conditional_t<WithIndex, std::optional<Indexed<T>>, NoCurrent> current_;
+  [[no_unique_address]] std::conditional_t<WithIndex, std::optional<Indexed<T>>, NoCurrent>
+      current_;
 };
 
 }  // namespace parmap

@@ -20,8 +20,8 @@ namespace parmap::detail {
 // dropped). Callers guarantee: `completed` is a count taken under the run's mutex.
 class ProgressReporter {
  public:
-  ProgressReporter(std::function<void(const Progress&)> callback, int verbose,
-                   std::size_t n_jobs, std::optional<std::size_t> total)
+  ProgressReporter(std::function<void(const Progress&)> callback, int verbose, std::size_t n_jobs,
+                   std::optional<std::size_t> total)
       : callback_(std::move(callback)),
         verbose_(verbose),
         label_("[Parallel(n_jobs=" + std::to_string(n_jobs) + ")]"),
@@ -51,8 +51,10 @@ class ProgressReporter {
   void early_exit(std::size_t unused, std::size_t cancelled) {
     if (verbose_ <= 0) return;
     std::lock_guard lock(mutex_);
-    std::fprintf(stderr, "%s: Stopped early: %zu finished results were never used, %zu tasks were cancelled\n",
-                 label_.c_str(), unused, cancelled);
+    std::fprintf(
+        stderr,
+        "%s: Stopped early: %zu finished results were never used, %zu tasks were cancelled\n",
+        label_.c_str(), unused, cancelled);
   }
 
  private:
@@ -83,9 +85,9 @@ class ProgressReporter {
   const std::optional<std::size_t> total_;
   const std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
 
-  std::mutex mutex_;            // serialises the reports
-  std::size_t last_ = 0;        // guarded by mutex_
-  std::size_t next_line_ = 1;   // guarded by mutex_
+  std::mutex mutex_;           // serialises the reports
+  std::size_t last_ = 0;       // guarded by mutex_
+  std::size_t next_line_ = 1;  // guarded by mutex_
 };
 
 }  // namespace parmap::detail

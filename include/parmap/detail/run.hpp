@@ -29,10 +29,9 @@ using plain_result_t = std::remove_cvref_t<task_result_t<Task>>;
 // What the run stores for one task. Raising: its result, or its input index for a void
 // task. Collecting: its Outcome.
 template <class Task, bool Collect>
-using stored_result_t =
-    std::conditional_t<Collect, Outcome<plain_result_t<Task>>,
-                       std::conditional_t<std::is_void_v<plain_result_t<Task>>, std::size_t,
-                                          plain_result_t<Task>>>;
+using stored_result_t = std::conditional_t<
+    Collect, Outcome<plain_result_t<Task>>,
+    std::conditional_t<std::is_void_v<plain_result_t<Task>>, std::size_t, plain_result_t<Task>>>;
 
 // A bool result in a box: std::vector<bool> packs bits and hands out proxies, and the
 // consumer needs a real bool to bind a bool&& to.
@@ -139,8 +138,8 @@ class Run final : public ResultSource<stored_result_t<task_t<View>, Collect>> {
     slot.results.clear();
   }
 
-  View input_;                                         // guarded by RunCore::input_mutex_
-  std::optional<std::ranges::iterator_t<View>> it_;    // guarded by RunCore::input_mutex_
+  View input_;                                       // guarded by RunCore::input_mutex_
+  std::optional<std::ranges::iterator_t<View>> it_;  // guarded by RunCore::input_mutex_
 };
 
 }  // namespace parmap::detail

@@ -143,9 +143,8 @@ class RunCore {
         continue;
       }
       consumer_waiting_ = true;
-      consumer_cv_.wait(lock, [&] {
-        return error_ || front_ready_locked() || (input_done_ && claimed_ == 0);
-      });
+      consumer_cv_.wait(
+          lock, [&] { return error_ || front_ready_locked() || (input_done_ && claimed_ == 0); });
       consumer_waiting_ = false;
     }
   }
@@ -164,8 +163,7 @@ class RunCore {
       slot->ready = false;
       free_.push_back(slot);
       --claimed_;
-      arm = config_.workers > 0 && active_loops_ < config_.workers && !stopping_ &&
-            !input_done_;
+      arm = config_.workers > 0 && active_loops_ < config_.workers && !stopping_ && !input_done_;
       if (arm) ++active_loops_;
     }
     if (arm) engine_->pool->submit({&RunCore::loop_entry, this});
@@ -297,7 +295,8 @@ class RunCore {
   // tasks, so a long batch stops early too.
   void execute(SlotBase* slot) noexcept {
     const bool timed = batcher_.adaptive();  // the mode is fixed: no lock needed
-    const auto start = timed ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+    const auto start =
+        timed ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     const std::stop_token run_token = stop_.get_token();
     const std::stop_token task_token = tasks_stop_.get_token();
     std::exception_ptr error;
@@ -319,7 +318,8 @@ class RunCore {
       }
     }
     drop_tasks(*slot);
-    const auto elapsed = timed ? std::chrono::steady_clock::now() - start : std::chrono::nanoseconds{};
+    const auto elapsed =
+        timed ? std::chrono::steady_clock::now() - start : std::chrono::nanoseconds{};
     std::size_t completed = 0;
     {
       std::lock_guard lock(mutex_);
@@ -413,31 +413,31 @@ class RunCore {
   std::stop_source stop_;
   std::stop_source tasks_stop_;
   std::optional<std::stop_callback<RequestStop>> follow_outer_;  // nested runs only
-  ProgressReporter progress_;    // thread-safe by itself
+  ProgressReporter progress_;                                    // thread-safe by itself
   std::optional<TimeoutMonitor::Client> timeouts_;  // made by the constructor, reset by shutdown
-  std::size_t consumed_ = 0;     // consumer thread only
+  std::size_t consumed_ = 0;                        // consumer thread only
 
-  std::mutex input_mutex_;  // serialises reads of the input; taken before mutex_
-  std::size_t next_index_ = 0;                        // guarded by input_mutex_
-  bool input_end_ = false;                            // guarded by input_mutex_
+  std::mutex input_mutex_;      // serialises reads of the input; taken before mutex_
+  std::size_t next_index_ = 0;  // guarded by input_mutex_
+  bool input_end_ = false;      // guarded by input_mutex_
   std::vector<std::unique_ptr<SlotBase>> owned_slots_;  // guarded by input_mutex_
 
-  std::mutex mutex_;  // guards the window, the queues and the run's state below
+  std::mutex mutex_;                     // guards the window, the queues and the run's state below
   std::condition_variable consumer_cv_;  // predicate: the consumer can proceed (next_ready)
   std::condition_variable idle_cv_;      // predicate: active_loops_ == 0 (shutdown)
   // Batches holding a window place: claimed_ <= config_.window, always (asserted in claim).
-  std::size_t claimed_ = 0;          // guarded by mutex_
-  std::size_t active_loops_ = 0;     // worker loops submitted and not yet left; mutex_
-  bool input_done_ = false;          // no more batches will be claimed; mutex_
-  bool stopping_ = false;            // failure or shutdown: claim nothing more; mutex_
-  bool consumer_waiting_ = false;    // the consumer sleeps on consumer_cv_; mutex_
-  std::exception_ptr error_;         // the first failure; mutex_
-  BatchSizer batcher_;               // mutex_ (its mode is fixed at construction)
-  std::size_t tasks_read_ = 0;       // tasks read into batches; mutex_
-  std::size_t tasks_started_ = 0;    // tasks begun; mutex_
-  std::size_t completed_ = 0;        // tasks that returned a result or outcome; mutex_
-  bool finished_ = false;            // the consumer reached the end; mutex_
-  std::vector<SlotBase*> free_;      // slots owned by nobody; mutex_
+  std::size_t claimed_ = 0;        // guarded by mutex_
+  std::size_t active_loops_ = 0;   // worker loops submitted and not yet left; mutex_
+  bool input_done_ = false;        // no more batches will be claimed; mutex_
+  bool stopping_ = false;          // failure or shutdown: claim nothing more; mutex_
+  bool consumer_waiting_ = false;  // the consumer sleeps on consumer_cv_; mutex_
+  std::exception_ptr error_;       // the first failure; mutex_
+  BatchSizer batcher_;             // mutex_ (its mode is fixed at construction)
+  std::size_t tasks_read_ = 0;     // tasks read into batches; mutex_
+  std::size_t tasks_started_ = 0;  // tasks begun; mutex_
+  std::size_t completed_ = 0;      // tasks that returned a result or outcome; mutex_
+  bool finished_ = false;          // the consumer reached the end; mutex_
+  std::vector<SlotBase*> free_;    // slots owned by nobody; mutex_
   // Batches for the consumer, in the order it takes them: claimed order (input order) or
   // completion order. At most claimed_ entries. Guarded by mutex_.
   SlotQueue ready_queue_;

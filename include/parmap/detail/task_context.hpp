@@ -7,8 +7,8 @@ namespace parmap::detail {
 // What the thread knows about the task it is running. Each field is touched by its own
 // thread only (thread_local), so nothing here needs a lock.
 struct TaskContext {
-  int depth = 0;                           // > 0 while this thread runs a parmap task
-  const std::stop_token* stop = nullptr;   // the running task's token, or null
+  int depth = 0;                          // > 0 while this thread runs a parmap task
+  const std::stop_token* stop = nullptr;  // the running task's token, or null
 };
 
 inline thread_local TaskContext this_thread_context;
@@ -17,8 +17,7 @@ inline thread_local TaskContext this_thread_context;
 // a task that runs a nested Parallel inline restores the outer task's token on exit.
 class TaskScope {
  public:
-  explicit TaskScope(const std::stop_token& stop) noexcept
-      : previous_(this_thread_context.stop) {
+  explicit TaskScope(const std::stop_token& stop) noexcept : previous_(this_thread_context.stop) {
     ++this_thread_context.depth;
     this_thread_context.stop = &stop;
   }

@@ -90,9 +90,9 @@ class ThreadPool {
   }
 
   std::mutex mutex_;
-  std::condition_variable_any wake_;  // predicate: !jobs_.empty() (or stop requested)
-  std::deque<Job> jobs_;              // guarded by mutex_
-  std::vector<std::jthread> threads_; // written by the constructor and destructor only
+  std::condition_variable_any wake_;   // predicate: !jobs_.empty() (or stop requested)
+  std::deque<Job> jobs_;               // guarded by mutex_
+  std::vector<std::jthread> threads_;  // written by the constructor and destructor only
 };
 
 }  // namespace parmap::detail

@@ -164,11 +164,11 @@ class TimeoutMonitor {
   }
 
   std::mutex mutex_;
-  std::condition_variable_any wake_;   // predicate: changed_ (or stop), with a deadline
-  std::condition_variable reported_;   // predicate: a client's reporting_ == 0
-  std::vector<Watch*> watches_;        // running tasks; guarded by mutex_
-  bool changed_ = false;               // a watch was added since the last scan; mutex_
-  std::jthread thread_;                // started once, under mutex_; last member
+  std::condition_variable_any wake_;  // predicate: changed_ (or stop), with a deadline
+  std::condition_variable reported_;  // predicate: a client's reporting_ == 0
+  std::vector<Watch*> watches_;       // running tasks; guarded by mutex_
+  bool changed_ = false;              // a watch was added since the last scan; mutex_
+  std::jthread thread_;               // started once, under mutex_; last member
 };
 
 }  // namespace parmap::detail
