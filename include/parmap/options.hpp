@@ -82,7 +82,9 @@ struct Options {
   // CPUs (the default), -2 all but one. 1 runs every task in the calling thread. 0 is an
   // error.
   int n_jobs = -1;
-  // The window: at most this many batches are running or finished-but-not-yet-consumed.
+  // The window of the generator modes: at most this many batches are running or
+  // finished-but-not-yet-consumed. Default 2 * n_jobs. return_as::list keeps every result
+  // anyway, so it is validated there but bounds nothing.
   PreDispatch pre_dispatch{};
   // Tasks per batch; the window counts batches, so batch_size = 1 makes it a bound on tasks.
   BatchSize batch_size{};
@@ -90,9 +92,11 @@ struct Options {
   // 1.6s". 0 (the default) prints nothing; 1-9 print after 1, 2, 4, 8, ... tasks and at
   // the end; 10 and more print after every batch.
   int verbose = 0;
-  // Called after each finished batch, on the thread that ran it (a worker, or the calling
+  // Called as batches finish, on the thread that ran the batch (a worker, or the calling
   // thread at n_jobs = 1), and once more with done = true on the consumer's thread when the
-  // run reaches its end. Calls never overlap and `completed` never goes down. It must not
+  // run reaches its end. Calls never overlap and `completed` never goes down: a batch's
+  // report that would arrive after a newer count is skipped (so is one that would come
+  // after the final done report). It must not
   // throw; a slow callback slows the worker that calls it.
   std::function<void(const Progress&)> progress{};
   // Per-task time limit, counted from the moment each task starts. A task that exceeds it

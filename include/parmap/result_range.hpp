@@ -172,7 +172,14 @@ class ResultRange {
   void drain_into(Vector& out) {
     while (!at_end()) {
       run_->consumed(slot_->results.size() - pos_);
-      for (; pos_ < slot_->results.size(); ++pos_) out.push_back(std::move(slot_->result(pos_)));
+      if constexpr (std::is_same_v<T, bool>) {  // boxed: unbox one by one
+        for (; pos_ < slot_->results.size(); ++pos_) out.push_back(slot_->result(pos_));
+      } else {  // one insert per batch
+        const auto first = slot_->results.begin() + static_cast<std::ptrdiff_t>(pos_);
+        out.insert(out.end(), std::make_move_iterator(first),
+                   std::make_move_iterator(slot_->results.end()));
+        pos_ = slot_->results.size();
+      }
       run_->release(std::exchange(slot_, nullptr));
     }
   }

@@ -100,8 +100,25 @@ class Run final : public ResultSource<stored_result_t<task_t<View>, Collect>> {
     }
   }
 
-  void run_task(SlotBase& base, std::size_t k) override {
+  void run_task(SlotBase& base, std::size_t k) override { run_one(static_cast<Slot&>(base), k); }
+
+  // The whole batch in one typed loop: no virtual call per task.
+  std::size_t run_tasks(SlotBase& base, const std::stop_token& stop,
+                        std::exception_ptr& error) noexcept override {
     auto& slot = static_cast<Slot&>(base);
+    std::size_t k = 0;
+    for (; k < slot.size && !stop.stop_requested(); ++k) {
+      try {
+        run_one(slot, k);
+      } catch (...) {
+        error = std::current_exception();
+        return k + 1;
+      }
+    }
+    return k;
+  }
+
+  void run_one(Slot& slot, std::size_t k) {
     if (k == 0) slot.results.reserve(slot.size);
     const std::size_t index = slot.first_index + k;
     if constexpr (Collect) {

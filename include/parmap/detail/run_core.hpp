@@ -182,6 +182,10 @@ class RunCore {
   virtual std::unique_ptr<SlotBase> make_slot() = 0;
   virtual void read_batch(SlotBase& slot, std::size_t want) = 0;
   virtual void run_task(SlotBase& slot, std::size_t k) = 0;
+  // run_tasks runs the slot's tasks in order until `stop` is requested or one throws;
+  // returns how many started and, when the last one threw, sets `error` to its exception.
+  virtual std::size_t run_tasks(SlotBase& slot, const std::stop_token& stop,
+                                std::exception_ptr& error) noexcept = 0;
   virtual void replace_with_error(SlotBase& slot, std::size_t k, std::exception_ptr error) = 0;
   virtual void drop_tasks(SlotBase& slot) noexcept = 0;
   virtual void reset_slot(SlotBase& slot) noexcept = 0;
@@ -303,17 +307,17 @@ class RunCore {
     std::size_t started = 0;
     {
       TaskScope scope(task_token);
-      for (std::size_t k = 0; k < slot->size && !run_token.stop_requested(); ++k) {
-        ++started;
-        try {
-          if (timeouts_) {
+      if (!timeouts_) {
+        started = run_tasks(*slot, run_token, error);
+      } else {
+        for (std::size_t k = 0; k < slot->size && !run_token.stop_requested(); ++k) {
+          ++started;
+          try {
             run_watched(*slot, k, task_token);
-          } else {
-            run_task(*slot, k);
+          } catch (...) {
+            error = std::current_exception();
+            break;
           }
-        } catch (...) {
-          error = std::current_exception();
-          break;
         }
       }
     }
