@@ -30,7 +30,7 @@
 #include <cstdlib>             // std::malloc, std::aligned_alloc, std::free; std::strtol, std::exit
 #include <deque>               // std::deque: the textbook pool's queue
 #include <exception>           // std::exception: reported by main
-#include <fstream>             // std::ofstream: --json, /proc/self/clear_refs
+#include <fstream>             // std::ofstream: --json
 #include <functional>          // std::function: contestants' bodies, the textbook pool's jobs
 #include <future>              // std::future, std::packaged_task: the textbook pool
 #include <limits>              // std::numeric_limits: "no value" in the report
@@ -49,6 +49,8 @@
 #include <vector>              // std::vector
 
 #include <parmap/parmap.hpp>
+
+#include "support/proc_memory.hpp"  // reset_peak_rss
 
 #ifdef PARMAP_HAVE_TBB
 #include <oneapi/tbb/blocked_range.h>      // tbb::blocked_range
@@ -349,14 +351,6 @@ double load_average() {
   double load = std::numeric_limits<double>::quiet_NaN();
   file >> load;
   return load;
-}
-
-// Resets VmHWM to the current RSS (Linux >= 4.0); false where the kernel refuses.
-bool reset_peak_rss() {
-  std::ofstream clear("/proc/self/clear_refs");
-  clear << "5";
-  clear.flush();
-  return static_cast<bool>(clear);
 }
 
 // --- Configuration ----------------------------------------------------------------------------
@@ -825,7 +819,7 @@ StreamingResult run_streaming(std::size_t n, std::size_t jobs) {
   for (std::int64_t r : parallel(tasks(Square{}, 10'000))) consume(static_cast<std::uint64_t>(r));
   StreamingResult result;
   result.tasks = n;
-  result.peak_reset = reset_peak_rss();
+  result.peak_reset = proc_memory::reset_peak_rss();
   result.rss_start_kib = proc_status_kib("VmRSS:");
   const std::size_t tenth = std::max<std::size_t>(n / 10, 1);
   Checksum sum(true);

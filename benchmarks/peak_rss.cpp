@@ -25,7 +25,7 @@
 // one thread fewer.
 
 #include <sys/wait.h>  // waitpid, WIFEXITED: the children
-#include <unistd.h>    // fork, execv, pipe, dup2, read, sysconf
+#include <unistd.h>    // fork, execv, pipe, dup2, read
 
 #include <algorithm>    // std::max, std::min, std::find
 #include <atomic>       // std::atomic: the live-result counter
@@ -35,8 +35,7 @@
 #include <cmath>        // std::pow: Pareto durations
 #include <cstddef>      // std::size_t
 #include <cstdint>      // std::int64_t, std::uint64_t
-#include <cstdio>       // std::printf, std::fprintf, std::FILE: reports, /proc readers
-#include <cstring>      // std::strncmp: the VmHWM line
+#include <cstdio>       // std::printf, std::fprintf: reports
 #include <fstream>      // std::ofstream: the JSON file
 #include <map>          // std::map: results by configuration, for the table
 #include <optional>     // std::optional: readings and options
@@ -55,6 +54,8 @@
 #endif
 
 #include <parmap/parmap.hpp>
+
+#include "support/proc_memory.hpp"  // current_rss, peak_rss, reset_peak_rss
 
 #ifdef PARMAP_HAVE_TBB
 #include <oneapi/tbb/parallel_pipeline.h>  // tbb::parallel_pipeline, tbb::make_filter
@@ -186,42 +187,6 @@ struct Consumer {
   }
 };
 
-// --- /proc readings --------------------------------------------------------------------------
-
-std::optional<std::int64_t> current_rss() {
-  std::FILE* f = std::fopen("/proc/self/statm", "r");
-  if (f == nullptr) return std::nullopt;
-  long long size = 0;
-  long long resident = 0;
-  const int n = std::fscanf(f, "%lld %lld", &size, &resident);
-  std::fclose(f);
-  if (n != 2) return std::nullopt;
-  return static_cast<std::int64_t>(resident) * sysconf(_SC_PAGESIZE);
-}
-
-std::optional<std::int64_t> peak_rss() {
-  std::FILE* f = std::fopen("/proc/self/status", "r");
-  if (f == nullptr) return std::nullopt;
-  char line[256];
-  std::optional<std::int64_t> bytes;
-  while (std::fgets(line, sizeof line, f) != nullptr) {
-    long long kb = 0;
-    if (std::strncmp(line, "VmHWM:", 6) == 0 && std::sscanf(line + 6, "%lld", &kb) == 1) {
-      bytes = static_cast<std::int64_t>(kb) * 1024;
-      break;
-    }
-  }
-  std::fclose(f);
-  return bytes;
-}
-
-bool reset_peak_rss() {  // Linux >= 4.0
-  std::FILE* f = std::fopen("/proc/self/clear_refs", "w");
-  if (f == nullptr) return false;
-  const bool ok = std::fputs("5", f) >= 0;
-  return std::fclose(f) == 0 && ok;
-}
-
 // Thrown for a bad command line; main prints it with the usage and exits with 2.
 struct UsageError {
   std::string message;
@@ -298,8 +263,8 @@ Measurement run_child(const Base& b, const Config& c) {
   consume.sleep_us = c.consumer == "slow" ? static_cast<std::int64_t>(b.consumer_ms * 1000) : 0;
 
   Measurement m;
-  m.hwm_reset = reset_peak_rss();
-  m.baseline = current_rss().value_or(0);
+  m.hwm_reset = proc_memory::reset_peak_rss();
+  m.baseline = proc_memory::current_rss().value_or(0);
   g_peak.store(0);
   const auto t0 = Clock::now();
   if (c.mode == "ordered") {
@@ -316,7 +281,7 @@ Measurement run_child(const Base& b, const Config& c) {
     throw UsageError{"unknown mode '" + c.mode + "'"};
   }
   m.wall = std::chrono::duration<double>(Clock::now() - t0).count();
-  m.peak_growth = peak_rss().value_or(0) - m.baseline;
+  m.peak_growth = proc_memory::peak_rss().value_or(0) - m.baseline;
   m.max_live = g_peak.load();
 
   const bool ordered = c.mode == "ordered" || c.mode == "list" || c.mode == "tbb_in_order";

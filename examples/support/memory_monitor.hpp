@@ -5,13 +5,9 @@
 // lives for a few milliseconds, 0.2 s would miss most of them). Linux only: elsewhere the
 // readings are absent and the demo says so.
 
-#include <unistd.h>  // sysconf(_SC_PAGESIZE)
-
 #include <chrono>              // std::chrono: sampling period, sample times
 #include <condition_variable>  // std::condition_variable_any: a sleep that stop can cut short
 #include <cstdint>             // std::int64_t: byte counts
-#include <cstdio>              // std::FILE, std::fopen, std::fscanf, std::fgets: /proc readers
-#include <cstring>             // std::strncmp: the VmHWM line
 #include <mutex>               // std::mutex: the sample buffer
 #include <optional>            // std::optional: readings /proc may not give
 #include <stop_token>          // std::stop_token: the sampler's shutdown
@@ -19,46 +15,13 @@
 #include <utility>             // std::move, std::exchange
 #include <vector>              // std::vector: the samples
 
+#include "proc_memory.hpp"
+
 namespace demo_memory {
 
-// The resident set size of this process, in bytes; nullopt without /proc. Thread-safe.
-inline std::optional<std::int64_t> current_rss() {
-  std::FILE* f = std::fopen("/proc/self/statm", "r");
-  if (f == nullptr) return std::nullopt;
-  long long size = 0;
-  long long resident = 0;
-  const int n = std::fscanf(f, "%lld %lld", &size, &resident);
-  std::fclose(f);
-  if (n != 2) return std::nullopt;
-  return static_cast<std::int64_t>(resident) * static_cast<std::int64_t>(sysconf(_SC_PAGESIZE));
-}
-
-// The kernel's high-water mark of the RSS (VmHWM), in bytes; nullopt without /proc.
-inline std::optional<std::int64_t> peak_rss() {
-  std::FILE* f = std::fopen("/proc/self/status", "r");
-  if (f == nullptr) return std::nullopt;
-  char line[256];
-  std::optional<std::int64_t> kb;
-  while (std::fgets(line, sizeof line, f) != nullptr) {
-    long long v = 0;
-    if (std::strncmp(line, "VmHWM:", 6) == 0 && std::sscanf(line + 6, "%lld", &v) == 1) {
-      kb = static_cast<std::int64_t>(v);
-      break;
-    }
-  }
-  std::fclose(f);
-  if (!kb) return std::nullopt;
-  return *kb * 1024;
-}
-
-// Resets VmHWM to the current RSS (Linux >= 4.0: writing 5 to /proc/self/clear_refs).
-// False where that is not allowed; VmHWM then still holds an earlier, larger peak.
-inline bool reset_peak_rss() {
-  std::FILE* f = std::fopen("/proc/self/clear_refs", "w");
-  if (f == nullptr) return false;
-  const bool ok = std::fputs("5", f) >= 0;
-  return std::fclose(f) == 0 && ok;
-}
+using proc_memory::current_rss;
+using proc_memory::peak_rss;
+using proc_memory::reset_peak_rss;
 
 struct Sample {
   double seconds;       // since the run started
