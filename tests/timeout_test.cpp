@@ -137,13 +137,13 @@ TEST_CASE("a late task that ignores its stop request delays the range's destruct
           "returns",
           "[timeout]") {
   parmap_test::Watchdog watchdog("timeout: task ignoring its stop request", 60s);
-  parmap_test::Gate gate;
+  parmap_test::TimedGate gate;
   std::atomic<bool> task_returned{false};
   std::atomic<bool> stop_was_requested{false};
   auto tasks = std::views::iota(0, 4) | std::views::transform([&](int i) {
                  return parmap::delayed([&](int k) {
                    if (k == 0) {
-                     gate.wait();  // ignores the stop request
+                     static_cast<void>(gate.wait());  // ignores the stop request
                      stop_was_requested = parmap::this_task::stop_requested();
                      task_returned = true;
                    }

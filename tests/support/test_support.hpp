@@ -5,7 +5,7 @@
 
 #include <atomic>              // std::atomic: live-instance counters
 #include <chrono>              // std::chrono: watchdog and wait limits
-#include <condition_variable>  // std::condition_variable: watchdog and Gate waits
+#include <condition_variable>  // std::condition_variable: the watchdog's and the gates' waits
 #include <cstdio>              // std::fprintf: the watchdog's message
 #include <cstdlib>             // std::abort: a hang ends the test binary
 #include <mutex>               // std::mutex
@@ -87,41 +87,6 @@ class Tracked {
  private:
   LiveCounter* counter_;
   int value_;
-};
-
-// A one-shot gate: tasks wait() until the test calls open(). wait_for_count() lets the test
-// wait (with a limit) until `n` threads are blocked at the gate.
-class Gate {
- public:
-  void open() {
-    {
-      std::lock_guard lock(mutex_);
-      open_ = true;
-    }
-    cv_.notify_all();
-  }
-  void wait() {
-    std::unique_lock lock(mutex_);
-    ++waiting_;
-    cv_.notify_all();
-    cv_.wait(lock, [this] { return open_; });
-    --waiting_;
-  }
-  // True when `n` threads wait at the gate within `limit`.
-  bool wait_for_waiters(int n, std::chrono::seconds limit = std::chrono::seconds(10)) {
-    std::unique_lock lock(mutex_);
-    return cv_.wait_for(lock, limit, [&] { return waiting_ >= n; });
-  }
-  [[nodiscard]] int waiting() {
-    std::lock_guard lock(mutex_);
-    return waiting_;
-  }
-
- private:
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  bool open_ = false;  // guarded by mutex_
-  int waiting_ = 0;    // guarded by mutex_
 };
 
 }  // namespace parmap_test
