@@ -49,7 +49,9 @@ struct TaskLog {
 
 // n tasks returning k; reading each one is counted in log.read, starting it in log.started.
 auto counted_tasks(int n, TaskLog& log) {
-  return std::views::iota(0, n) | std::views::transform([&log](int i) {
+  // Read in batches: an input read in place would be read only as each task starts.
+  return std::views::iota(0, n) | parmap_test::read_in_batches |
+         std::views::transform([&log](int i) {
            ++log.read;
            return parmap::delayed([&log](int k) {
              ++log.started;
@@ -174,24 +176,29 @@ TEST_CASE("after a break the report counts exactly the results the loop took", "
 TEST_CASE("an early exit reports unused results and cancelled tasks, and prints joblib's note "
           "only with verbose",
           "[report]") {
-  // Batches of 3 tasks, a window of 2 batches, 2 workers. Batch 0 (tasks 0-2) is quick; task 3
-  // (first of batch 1) runs until it is told to stop. The consumer takes result 0, waits until
-  // task 3 is running, and breaks: batch 0's two other results were never used, task 3 returns
-  // when asked (unused too), tasks 4 and 5 are cancelled, batch 2 was never read (the window
-  // is full while the consumer holds batch 0).
+  // Batches of 3 tasks, a window of 2 batches, 2 workers. Batch 0 (tasks 0-2) is quick; tasks
+  // 3 and 4 (batch 1) run until they are told to stop, one on each worker. The consumer takes
+  // result 0, waits until both are running, and breaks: batch 0's two other results were
+  // never used, tasks 3 and 4 return when asked (unused too), task 5 is cancelled, batch 2
+  // was never read (the window is full while the consumer holds batch 0). The quick tasks
+  // take 200 us, more than the consumer's helping limit, so that only the workers run tasks
+  // and the blockers cannot land on the consumer's thread.
   const int verbose = GENERATE(0, 1);
   CAPTURE(verbose);
   parmap_test::Watchdog watchdog("report: early exit", 60s);
-  parmap_test::Counter task3_running;
-  std::atomic<bool> task3_saw_stop{false};
+  parmap_test::Counter blockers_running;
+  std::atomic<int> saw_stop{0};
   TaskLog log;
-  auto tasks = std::views::iota(0, 30) | std::views::transform([&](int i) {
+  auto tasks = std::views::iota(0, 30) | parmap_test::read_in_batches |
+               std::views::transform([&](int i) {
                  ++log.read;
                  return parmap::delayed([&](int k) {
                    ++log.started;
-                   if (k == 3) {
-                     task3_running.add();
-                     task3_saw_stop = parmap_test::wait_for_stop(parmap::this_task::get_stop_token());
+                   if (k == 3 || k == 4) {
+                     blockers_running.add();
+                     if (parmap_test::wait_for_stop(parmap::this_task::get_stop_token())) ++saw_stop;
+                   } else {
+                     std::this_thread::sleep_for(200us);
                    }
                    return k;
                  })(i);
@@ -203,20 +210,20 @@ TEST_CASE("an early exit reports unused results and cancelled tasks, and prints 
     parmap_test::StderrCapture capture;
     for (const int v : parallel(tasks)) {
       CHECK(v == 0);
-      REQUIRE(task3_running.wait_for_at_least(1));
+      REQUIRE(blockers_running.wait_for_at_least(2));
       break;
     }
     printed = capture.text();
   }
-  CHECK(task3_saw_stop);
+  CHECK(saw_stop == 2);
   CHECK(log.read == 6);
-  CHECK(log.started == 4);
+  CHECK(log.started == 5);
   const parmap::RunReport r = parallel.last_report();
   check_consistent(r);
   CHECK(r.consumed == 1);
-  CHECK(r.completed == 4);
-  CHECK(r.unused == 3);
-  CHECK(r.cancelled == 2);
+  CHECK(r.completed == 5);
+  CHECK(r.unused == 4);
+  CHECK(r.cancelled == 1);
   CHECK_FALSE(r.finished);
   CHECK_FALSE(r.failed);
 
@@ -226,7 +233,7 @@ TEST_CASE("an early exit reports unused results and cancelled tasks, and prints 
   } else {
     REQUIRE(notes.size() == 1);
     CHECK(notes[0] ==
-          "[Parallel(n_jobs=2)]: Stopped early: 3 finished results were never used, 2 tasks "
+          "[Parallel(n_jobs=2)]: Stopped early: 4 finished results were never used, 1 tasks "
           "were cancelled");
   }
 }
@@ -290,7 +297,8 @@ TEST_CASE("an input error in the middle of a batch counts the tasks already read
   parmap_test::Watchdog watchdog("report: input error mid-batch", 60s);
   std::atomic<int> read{0};
   std::atomic<int> started{0};
-  auto tasks = std::views::iota(0, 20) | std::views::transform([&](int i) {
+  auto tasks = std::views::iota(0, 20) | parmap_test::read_in_batches |
+               std::views::transform([&](int i) {
                  if (i == 3) throw std::runtime_error("input broke at 3");
                  ++read;
                  return parmap::delayed([&](int k) {
@@ -450,8 +458,8 @@ TEST_CASE("verbose prints joblib-style progress lines", "[report][progress]") {
     CHECK(counts_printed(1, true, 1) == std::vector<int>{1, 2, 4, 8, 10});
     CHECK(counts_printed(1, false, 1) == std::vector<int>{1, 2, 4, 8, 10});
   }
-  SECTION("verbose = 10 prints after every batch and at the end") {
-    CHECK(counts_printed(10, true, 1) == std::vector<int>{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 10});
+  SECTION("verbose = 10 prints after every batch, the last one as the finished line") {
+    CHECK(counts_printed(10, true, 1) == std::vector<int>{1, 2, 3, 4, 5, 6, 7, 8, 9, 10});
   }
   SECTION("with workers the counts go up and the last line is the finished total") {
     const std::vector<int> counts = counts_printed(10, true, 3);

@@ -88,7 +88,8 @@ TEST_CASE("one Parallel serves two hundred calls on the same workers", "[reuse]"
       const int n = call % 17;
       REQUIRE(parallel(recording_tasks(threads, n, call)) == triples(n, call));
     }
-    CHECK(threads.count() <= static_cast<std::size_t>(n_jobs));
+    // The workers, plus the calling thread, which runs short tasks while it waits.
+    CHECK(threads.count() <= static_cast<std::size_t>(n_jobs) + 1);
   }
   SECTION("generators") {
     parmap::Parallel ordered({.n_jobs = n_jobs}, parmap::return_as::generator);
@@ -96,7 +97,7 @@ TEST_CASE("one Parallel serves two hundred calls on the same workers", "[reuse]"
       const int n = call % 13;
       REQUIRE(collect(ordered(recording_tasks(threads, n, call))) == triples(n, call));
     }
-    CHECK(threads.count() <= static_cast<std::size_t>(n_jobs));
+    CHECK(threads.count() <= static_cast<std::size_t>(n_jobs) + 1);
     parmap::Parallel unordered({.n_jobs = n_jobs}, parmap::return_as::generator_unordered);
     for (int call = 0; call < calls; ++call) {
       const int n = call % 13;
@@ -104,11 +105,11 @@ TEST_CASE("one Parallel serves two hundred calls on the same workers", "[reuse]"
       std::sort(got.begin(), got.end());
       REQUIRE(got == triples(n, call));
     }
-    CHECK(threads.count() <= static_cast<std::size_t>(2 * n_jobs));
+    CHECK(threads.count() <= static_cast<std::size_t>(2 * n_jobs) + 1);
   }
   // The calls shared one set of workers rather than starting threads per call.
   CHECK(threads.count() >= 1);
-  CHECK(threads.count() <= static_cast<std::size_t>(2 * n_jobs));
+  CHECK(threads.count() <= static_cast<std::size_t>(2 * n_jobs) + 1);
 }
 
 TEST_CASE("a Parallel survives task errors", "[reuse]") {

@@ -130,6 +130,9 @@ class Parallel {
     static_assert(std::move_constructible<Task>,
                   "parmap::Parallel: tasks must be move-constructible");
     using Result = detail::task_result_t<Task>;
+    static_assert(std::is_void_v<Result> || std::move_constructible<std::remove_cvref_t<Result>>,
+                  "parmap::Parallel: a task's result must be move-constructible (results are "
+                  "made where they are stored and moved to you once)");
 
     std::optional<std::size_t> total;
     if constexpr (std::ranges::sized_range<In>)
@@ -157,6 +160,7 @@ class Parallel {
   // How the last call that has ended went: results computed, consumed, dropped unused, tasks
   // cancelled before they started. Blocks briefly on a lock; not thread-safe against calls.
   [[nodiscard]] RunReport last_report() const {
+    if (!engine_) return {};
     std::lock_guard lock(engine_->report_mutex);
     return engine_->last_report;
   }
@@ -168,6 +172,14 @@ class Parallel {
     using Run = detail::Run<View, collect>;
     using R = detail::stored_result_t<detail::task_t<View>, collect>;
 
+    if (!engine_) {
+      throw std::logic_error("parmap: this Parallel was moved from; call the one it was moved to");
+    }
+    if (engine_->owner_pid != detail::current_pid()) {
+      throw std::logic_error(
+          "parmap: this Parallel was made before fork() in another process; its worker threads "
+          "do not exist here. Make a new Parallel in this process");
+    }
     // Pairs with the release store in the last run's destructor. Checked before the input
     // is touched: a refused call leaves an rvalue input where it was.
     if (engine_->busy.exchange(true, std::memory_order_acq_rel)) {

@@ -42,7 +42,6 @@ struct Indexed {
 template <class T, bool WithIndex = false>
 class ResultRange {
   using Source = detail::ResultSource<T>;
-  using Slot = detail::ResultSlot<T>;
 
  public:
   using value_type = std::conditional_t<WithIndex, Indexed<T>, T>;
@@ -80,19 +79,21 @@ class ResultRange {
 
   ResultRange(ResultRange&& other) noexcept
       : run_(std::move(other.run_)),
-        slot_(std::exchange(other.slot_, nullptr)),
-        pos_(std::exchange(other.pos_, 0)),
+        item_(other.item_),
+        have_(std::exchange(other.have_, false)),
         done_(std::exchange(other.done_, true)),
         taken_(std::exchange(other.taken_, false)),
+        exhausted_(other.exhausted_),
         current_(std::move(other.current_)) {}
   ResultRange& operator=(ResultRange&& other) noexcept {
     if (this != &other) {
       ResultRange old(std::move(*this));  // the old run, if any, is cancelled here
       run_ = std::move(other.run_);
-      slot_ = std::exchange(other.slot_, nullptr);
-      pos_ = std::exchange(other.pos_, 0);
+      item_ = other.item_;
+      have_ = std::exchange(other.have_, false);
       done_ = std::exchange(other.done_, true);
       taken_ = std::exchange(other.taken_, false);
+      exhausted_ = other.exhausted_;
       current_ = std::move(other.current_);
     }
     return *this;
@@ -101,19 +102,26 @@ class ResultRange {
   ResultRange& operator=(const ResultRange&) = delete;
   ~ResultRange() {
     // A result dereferenced but not stepped past (a `break` after using it) was consumed.
-    if (run_ && slot_ != nullptr && taken_) run_->consumed(1);
-    // Then the run's destructor cancels and waits.
+    if (run_ && have_ && taken_) run_->consumed(1);
+    // Then the run's destructor cancels and waits, and frees the results not taken.
   }
 
-  iterator begin() noexcept { return iterator(this); }
+  // The range is single-pass: a later loop continues where the last one stopped. A loop
+  // over a range that already yielded its last result would silently yield nothing, so debug
+  // builds stop there.
+  iterator begin() noexcept {
+    assert(!exhausted_ &&
+           "parmap::ResultRange is single-pass: this range already yielded all its results");
+    return iterator(this);
+  }
   std::default_sentinel_t end() const noexcept { return {}; }
 
   // The same results with their input indices. Consumes this range.
   ResultRange<T, true> indexed() && {
     static_assert(!WithIndex, "the range is already indexed");
     ResultRange<T, true> out(std::move(run_));
-    out.slot_ = std::exchange(slot_, nullptr);
-    out.pos_ = pos_;
+    out.item_ = item_;
+    out.have_ = std::exchange(have_, false);
     out.done_ = std::exchange(done_, true);
     out.taken_ = std::exchange(taken_, false);
     return out;
@@ -126,17 +134,16 @@ class ResultRange {
   template <class, class>
   friend class Parallel;
 
-  // Makes sure slot_ holds the next result unless the run is over.
+  // Makes sure item_ names the next result unless the run is over.
   void fetch() {
-    if (slot_ != nullptr || done_) return;
+    if (have_ || done_) return;
     try {
-      slot_ = static_cast<Slot*>(run_->next());
+      have_ = run_->next(item_);
     } catch (...) {
       done_ = true;
       throw;
     }
-    pos_ = 0;
-    if (slot_ == nullptr) done_ = true;
+    if (!have_) done_ = exhausted_ = true;
   }
 
   bool at_end() {
@@ -150,11 +157,13 @@ class ResultRange {
     taken_ = true;
     if constexpr (WithIndex) {
       // Made once per position, so a second dereference sees the same pair.
-      if (!current_)
-        current_.emplace(Indexed<T>{slot_->first_index + pos_, std::move(slot_->result(pos_))});
+      if (!current_) {
+        current_.emplace(
+            Indexed<T>{item_.slot->first_index + item_.pos, std::move(Source::result(item_))});
+      }
       return std::move(*current_);
     } else {
-      return std::move(slot_->result(pos_));
+      return std::move(Source::result(item_));
     }
   }
 
@@ -164,33 +173,27 @@ class ResultRange {
     run_->consumed(1);
     taken_ = false;
     if constexpr (WithIndex) current_.reset();
-    if (++pos_ == slot_->results.size()) run_->release(std::exchange(slot_, nullptr));
+    have_ = false;
+    run_->pop(item_);
   }
 
-  // Moves every remaining result into `out`, a batch at a time (the list mode's collector).
+  // Moves every remaining result into `out`, one move each (the list mode's collector).
   template <class Vector>
   void drain_into(Vector& out) {
     while (!at_end()) {
-      run_->consumed(slot_->results.size() - pos_);
-      if constexpr (std::is_same_v<T, bool>) {  // boxed: unbox one by one
-        for (; pos_ < slot_->results.size(); ++pos_) out.push_back(slot_->result(pos_));
-      } else {  // one insert per batch
-        const auto first = slot_->results.begin() + static_cast<std::ptrdiff_t>(pos_);
-        out.insert(out.end(), std::make_move_iterator(first),
-                   std::make_move_iterator(slot_->results.end()));
-        pos_ = slot_->results.size();
-      }
-      run_->release(std::exchange(slot_, nullptr));
+      out.push_back(std::move(Source::result(item_)));
+      advance();
     }
   }
 
   std::unique_ptr<Source> run_;
-  Slot* slot_ = nullptr;  // the batch being yielded, owned by this consumer
-  std::size_t pos_ = 0;   // next result in slot_
+  typename Source::Item item_{};  // the result being yielded, when have_
+  bool have_ = false;
   bool done_ = false;
   bool taken_ = false;  // the current result was dereferenced
+  bool exhausted_ = false;  // every result was yielded (not set by a failure)
   struct NoCurrent {};
-  // Indexed ranges: the pair yielded at pos_, made by the first dereference.
+  // Indexed ranges: the pair yielded at the current position, made by the first dereference.
   [[no_unique_address]] std::conditional_t<WithIndex, std::optional<Indexed<T>>, NoCurrent>
       current_;
 };

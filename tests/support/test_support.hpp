@@ -98,6 +98,7 @@ class Tracked {
 #include <exception>   // std::uncaught_exceptions: OpenOnUnwind
 #include <fstream>     // std::ifstream: thread_count reads /proc/self/status
 #include <functional>  // std::function: the tasks of occupy_every_worker
+#include <ranges>      // std::views::filter: read_in_batches
 #include <stop_token>  // std::stop_token: wait_for_stop
 #include <vector>      // std::vector: EventLog, occupy_every_worker
 
@@ -246,5 +247,11 @@ bool occupy_every_worker(Parallel& parallel, int n_jobs, int batch_size = 1) {
   for (const int r : parallel(tasks)) ok += r;
   return ok == n_jobs * batch_size;
 }
+
+// Hides random access from an input, so parmap reads it in batches under its input lock, as
+// it reads any single-pass input, instead of reading each task in place when it starts:
+//   std::views::iota(0, n) | parmap_test::read_in_batches | std::views::transform(...)
+// Tests that count reads of the input against tasks started need this.
+inline constexpr auto read_in_batches = std::views::filter([](const auto& /*unused*/) { return true; });
 
 }  // namespace parmap_test

@@ -1,48 +1,77 @@
 #pragma once
 
 #include <algorithm>  // std::clamp, std::max, std::min
-#include <chrono>     // std::chrono::nanoseconds: measured batch durations
+#include <chrono>     // std::chrono::nanoseconds: measured run durations
 #include <cstddef>    // std::size_t
+#include <cstdint>    // std::int64_t
 
 namespace parmap::detail {
 
-// Chooses how many tasks go into the next batch.
+// Measures how long tasks take and chooses, from that, the size of the next batch and the
+// size of the chunks it is cut into.
 //
-// Fixed mode always answers the size it was given. Automatic mode starts at 1 and steers the
-// batch duration towards `target`: tasks of `target` or longer stay at 1 (nothing to
-// amortise, and the window stays a bound in tasks), shorter ones grow batches until one
-// hand-off (a wake-up, some 10-20 us on a loaded 2-core VM) costs a few percent of the batch.
-// 1 ms, not less: at 100 us, 50 us tasks ran at 70-80% parallel efficiency on 2 cores; at
-// 1 ms, 95-98% (benchmarks/overhead). The sizes round up, so a batch is never much shorter
-// than the target. Growth is at most 2x per measured batch so that one lucky fast batch cannot
-// jump to a huge size; shrinking is immediate so a slow phase gets small batches at once.
+// A batch is the unit of the window and of input reads; a chunk is the unit one thread
+// claims. Neither decides when a result is delivered: results leave one by one as their
+// tasks finish, and idle threads split a batch chunk by chunk. So:
+// - Chunks aim at `chunk_target` of work: long enough that one claim (an atomic add on a
+//   line other threads may touch) costs little, short enough that a task waits behind its
+//   chunk-mates for about a microsecond at most. Tasks of that length or more get chunks of 1.
+// - Automatic batches aim at `batch_target`: a window place, an input read under the input
+//   lock and a release by the consumer are then a small share of a batch. Tasks of that
+//   length or more get batches of 1, so the window stays a bound in tasks. Growth is at most
+//   2x per batch, so one lucky fast measurement cannot jump to a huge size; shrinking is
+//   immediate, so a slow phase gets small batches at once.
+// - Fixed mode always answers the size it was given (chunks still follow the measurements).
+// Before any measurement: batches of 1 and chunks of 1.
 //
 // Not thread-safe: the run calls it under its mutex.
 class BatchSizer {
  public:
-  static constexpr std::chrono::nanoseconds target{std::chrono::milliseconds(1)};
+  static constexpr std::chrono::nanoseconds batch_target{std::chrono::milliseconds(1)};
+  static constexpr std::chrono::nanoseconds chunk_target{std::chrono::microseconds(16)};
   static constexpr std::size_t max_batch = std::size_t{1} << 16;
 
   // `fixed == 0` selects automatic sizing.
   explicit BatchSizer(std::size_t fixed) noexcept
-      : adaptive_(fixed == 0), size_(fixed == 0 ? 1 : fixed) {}
+      : adaptive_(fixed == 0), fixed_(fixed), last_batch_(fixed == 0 ? 0 : fixed) {}
 
   [[nodiscard]] bool adaptive() const noexcept { return adaptive_; }
-  [[nodiscard]] std::size_t next() const noexcept { return size_; }
 
-  // Records that `count` tasks took `elapsed` to run.
-  void record(std::size_t count, std::chrono::nanoseconds elapsed) noexcept {
-    // Batches cut short by the end of the input say little about the task duration.
-    if (!adaptive_ || count == 0 || count < size_) return;
-    using Rep = std::chrono::nanoseconds::rep;
-    const Rep per_task = std::max<Rep>(elapsed.count() / static_cast<Rep>(count), 1);
-    const auto ideal = static_cast<std::size_t>((target.count() + per_task - 1) / per_task);
-    size_ = std::clamp<std::size_t>(ideal, 1, std::min(size_ * 2, max_batch));
+  // The size of the next batch.
+  [[nodiscard]] std::size_t next_batch() noexcept {
+    if (!adaptive_) return fixed_;
+    std::size_t size = 1;
+    if (per_task_ns_ > 0) {
+      const auto ideal = static_cast<std::size_t>(
+          (batch_target.count() + per_task_ns_ - 1) / per_task_ns_);
+      size = std::clamp<std::size_t>(ideal, 1, std::min(std::max<std::size_t>(last_batch_, 1) * 2, max_batch));
+    }
+    last_batch_ = size;
+    return size;
   }
+
+  // Tasks per chunk for a batch of `batch` tasks.
+  [[nodiscard]] std::size_t grain(std::size_t batch) const noexcept {
+    if (per_task_ns_ <= 0) return 1;
+    const auto ideal =
+        static_cast<std::size_t>((chunk_target.count() + per_task_ns_ - 1) / per_task_ns_);
+    return std::clamp<std::size_t>(ideal, 1, std::max<std::size_t>(batch, 1));
+  }
+
+  // Records that one thread ran `count` tasks back to back in `elapsed`.
+  void record(std::size_t count, std::chrono::nanoseconds elapsed) noexcept {
+    if (count == 0) return;
+    per_task_ns_ = std::max<std::int64_t>(elapsed.count() / static_cast<std::int64_t>(count), 1);
+  }
+
+  // The last measured time per task in nanoseconds; 0 before any measurement.
+  [[nodiscard]] std::int64_t per_task_ns() const noexcept { return per_task_ns_; }
 
  private:
   bool adaptive_;
-  std::size_t size_;
+  std::size_t fixed_;
+  std::size_t last_batch_;
+  std::int64_t per_task_ns_ = 0;
 };
 
 }  // namespace parmap::detail

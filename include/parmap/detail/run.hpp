@@ -2,12 +2,13 @@
 
 #include <cstddef>      // std::size_t
 #include <functional>   // std::invoke
-#include <memory>       // std::unique_ptr, std::make_unique
+#include <iterator>     // std::iter_difference_t
+#include <memory>       // std::unique_ptr, std::make_unique, std::allocator, std::destroy_at
+#include <new>          // placement new: results and tasks made in place
 #include <optional>     // std::optional: the input iterator, made on first read
-#include <ranges>       // std::ranges::begin, end, iterator_t
+#include <ranges>       // std::ranges::begin, end, iterator_t, random_access_range
 #include <type_traits>  // std::is_void_v, std::remove_cvref_t, std::invoke_result_t
 #include <utility>      // std::move
-#include <vector>       // std::vector: a batch's tasks and results
 
 #include "../outcome.hpp"
 #include "run_core.hpp"
@@ -18,7 +19,7 @@ namespace parmap::detail {
 template <class View>
 using task_t = std::remove_cvref_t<std::ranges::range_reference_t<View>>;
 
-// What a task returns, decayed; tasks run once, as rvalues.
+// What a task returns; tasks run once, as rvalues.
 template <class Task>
 using task_result_t = std::invoke_result_t<Task&&>;
 
@@ -33,27 +34,11 @@ using stored_result_t = std::conditional_t<
     Collect, Outcome<plain_result_t<Task>>,
     std::conditional_t<std::is_void_v<plain_result_t<Task>>, std::size_t, plain_result_t<Task>>>;
 
-// A bool result in a box: std::vector<bool> packs bits and hands out proxies, and the
-// consumer needs a real bool to bind a bool&& to.
-struct BoolCell {
-  BoolCell(bool v) noexcept : value(v) {}  // NOLINT(google-explicit-constructor): as a bool
-  bool value;
-};
-
-// A batch's results; what the consumer side sees, whatever the input type.
-template <class R>
-struct ResultSlot : SlotBase {
-  std::vector<std::conditional_t<std::is_same_v<R, bool>, BoolCell, R>> results;  // owner only
-
-  // Result i of the batch, as the object the consumer moves from.
-  R& result(std::size_t i) noexcept {
-    if constexpr (std::is_same_v<R, bool>) {
-      return results[i].value;
-    } else {
-      return results[i];
-    }
-  }
-};
+// Inputs whose tasks any thread may read in place, by index, without the input lock: sized
+// random-access ranges (a std::vector of tasks, iota | transform, ...). Reading a batch of
+// them only takes an index range.
+template <class View>
+concept indexable_input = std::ranges::random_access_range<View> && std::ranges::sized_range<View>;
 
 // The consumer's typed view of a run.
 template <class R>
@@ -61,7 +46,15 @@ class ResultSource : public RunCore {
  public:
   using RunCore::RunCore;
 
-  ResultSlot<R>* next() { return static_cast<ResultSlot<R>*>(next_ready()); }
+  // The result named by an item from next(): the consumer may move from it until pop().
+  static R& result(const Item& item) noexcept {
+    return static_cast<ResultSlot<R>*>(item.slot)->result(item.pos);
+  }
+  // Destroys that result and counts it taken. Never blocks on tasks.
+  void pop(const Item& item) {
+    std::destroy_at(&result(item));
+    taken(item);
+  }
 };
 
 // A run over one input view: reads tasks from it into batches and runs them into results.
@@ -70,93 +63,152 @@ template <class View, bool Collect>
 class Run final : public ResultSource<stored_result_t<task_t<View>, Collect>> {
   using Task = task_t<View>;
   using R = stored_result_t<Task, Collect>;
+  using Core = ResultSource<R>;
   static constexpr bool returns_void = std::is_void_v<plain_result_t<Task>>;
+  static constexpr bool in_place = indexable_input<View>;
 
+  // Single-pass inputs: the batch holds the tasks read for it, constructed by the reader
+  // and destroyed by the chunk's runner once run (or at the end, never run).
+  struct StoredTasks {
+    ~StoredTasks() {
+      if (tasks != nullptr) std::allocator<Task>().deallocate(tasks, capacity);
+    }
+    void reserve(std::size_t n) {
+      if (n <= capacity) return;
+      Task* bigger = std::allocator<Task>().allocate(n);
+      if (tasks != nullptr) std::allocator<Task>().deallocate(tasks, capacity);
+      tasks = bigger;
+      capacity = n;
+    }
+    Task* tasks = nullptr;
+    std::size_t capacity = 0;
+  };
+  struct NoTasks {};
   struct Slot : ResultSlot<R> {
-    std::vector<Task> tasks;  // owner only
+    [[no_unique_address]] std::conditional_t<in_place, NoTasks, StoredTasks> stored;
   };
 
  public:
   Run(View input, const RunConfig& config, std::shared_ptr<Engine> engine)
-      : ResultSource<R>(config, std::move(engine)), input_(std::move(input)) {}
+      : Core(config, std::move(engine)), input_(std::move(input)) {}
 
   Run(const Run&) = delete;
   Run& operator=(const Run&) = delete;
 
-  ~Run() override { this->shutdown(); }
+  ~Run() override {
+    this->shutdown();
+    this->free_leftovers();
+  }
 
  private:
   std::unique_ptr<SlotBase> make_slot() override { return std::make_unique<Slot>(); }
 
-  void read_batch(SlotBase& base, std::size_t want) override {
+  void read_batch(SlotBase& base, std::size_t first, std::size_t want,
+                  std::size_t& read) override {
     auto& slot = static_cast<Slot&>(base);
     // begin() is called lazily, by the first reader, so that an input whose begin() reads
     // or throws (a stream, say) does so under the same rules as every later read.
     if (!it_) it_.emplace(std::ranges::begin(input_));
-    while (slot.size < want && *it_ != std::ranges::end(input_)) {
-      slot.tasks.emplace_back(**it_);
-      slot.size = slot.tasks.size();
-      ++*it_;
-    }
-  }
-
-  void run_task(SlotBase& base, std::size_t k) override { run_one(static_cast<Slot&>(base), k); }
-
-  // The whole batch in one typed loop: no virtual call per task.
-  std::size_t run_tasks(SlotBase& base, const std::stop_token& stop,
-                        std::exception_ptr& error) noexcept override {
-    auto& slot = static_cast<Slot&>(base);
-    std::size_t k = 0;
-    for (; k < slot.size && !stop.stop_requested(); ++k) {
-      try {
-        run_one(slot, k);
-      } catch (...) {
-        error = std::current_exception();
-        return k + 1;
+    if constexpr (in_place) {
+      const auto total = static_cast<std::size_t>(std::ranges::size(input_));
+      read = first < total ? std::min(want, total - first) : 0;
+      slot.reserve_results(read);
+    } else {
+      slot.stored.reserve(want);
+      slot.reserve_results(want);
+      while (read < want && *it_ != std::ranges::end(input_)) {
+        ::new (static_cast<void*>(slot.stored.tasks + read)) Task(**it_);
+        ++read;
+        ++*it_;
       }
     }
-    return k;
   }
 
-  void run_one(Slot& slot, std::size_t k) {
-    if (k == 0) slot.results.reserve(slot.size);
+  // Runs task k of the batch into its result's storage; the task (stored) is freed after,
+  // whatever happens.
+  void construct(Slot& slot, std::size_t k) {
     const std::size_t index = slot.first_index + k;
+    R* where = slot.results + k;
+    if constexpr (in_place) {
+      using Ref = std::ranges::range_reference_t<View>;
+      Ref ref = (*it_)[static_cast<std::iter_difference_t<std::ranges::iterator_t<View>>>(index)];
+      if constexpr (std::is_lvalue_reference_v<Ref>) {
+        Task task(ref);  // the input is not consumed: run a copy, as an rvalue
+        construct_from(where, index, std::move(task));
+      } else {
+        construct_from(where, index, std::move(ref));
+      }
+    } else {
+      Task& task = slot.stored.tasks[k];
+      struct Free {
+        Task* t;
+        ~Free() { std::destroy_at(t); }
+      } free_task{&task};
+      construct_from(where, index, std::move(task));
+    }
+  }
+
+  // The result of `task`, made in place: no move for a result returned by value.
+  static void construct_from(R* where, std::size_t index, Task&& task) {
     if constexpr (Collect) {
       try {
         if constexpr (returns_void) {
-          std::invoke(std::move(slot.tasks[k]));
-          slot.results.emplace_back(index);
+          std::invoke(std::move(task));
+          ::new (static_cast<void*>(where)) R(index);
         } else {
-          slot.results.emplace_back(index, std::invoke(std::move(slot.tasks[k])));
+          ::new (static_cast<void*>(where)) R(index, std::invoke(std::move(task)));
         }
       } catch (...) {
-        slot.results.emplace_back(index, std::current_exception());
+        ::new (static_cast<void*>(where)) R(index, std::current_exception());
       }
     } else if constexpr (returns_void) {
-      std::invoke(std::move(slot.tasks[k]));
-      slot.results.push_back(index);
+      std::invoke(std::move(task));
+      ::new (static_cast<void*>(where)) R(index);
     } else {
-      slot.results.emplace_back(std::invoke(std::move(slot.tasks[k])));
+      ::new (static_cast<void*>(where)) R(std::invoke(std::move(task)));
     }
   }
+
+  std::exception_ptr run_task_published(SlotBase& base, std::size_t c,
+                                        std::size_t k) noexcept override {
+    auto& slot = static_cast<Slot&>(base);
+    try {
+      construct(slot, k);
+    } catch (...) {
+      task_returned();
+      return std::current_exception();
+    }
+    task_returned();
+    this->publish(slot, c, k);
+    return nullptr;
+  }
+
+  void run_task(SlotBase& base, std::size_t k) override { construct(static_cast<Slot&>(base), k); }
 
   void replace_with_error(SlotBase& base, std::size_t k, std::exception_ptr error) override {
     if constexpr (Collect) {
       auto& slot = static_cast<Slot&>(base);
-      slot.results.back() = R(slot.first_index + k, std::move(error));
+      R* where = slot.results + k;
+      std::destroy_at(where);
+      ::new (static_cast<void*>(where)) R(slot.first_index + k, std::move(error));
     }
   }
 
-  void drop_tasks(SlotBase& base) noexcept override { static_cast<Slot&>(base).tasks.clear(); }
-
-  void reset_slot(SlotBase& base) noexcept override {
-    auto& slot = static_cast<Slot&>(base);
-    slot.tasks.clear();
-    slot.results.clear();
+  void drop_tasks(SlotBase& base, std::size_t begin, std::size_t end) noexcept override {
+    if constexpr (!in_place) {
+      auto& slot = static_cast<Slot&>(base);
+      for (std::size_t k = begin; k < end; ++k) std::destroy_at(slot.stored.tasks + k);
+    }
   }
 
-  View input_;                                       // guarded by RunCore::input_mutex_
-  std::optional<std::ranges::iterator_t<View>> it_;  // guarded by RunCore::input_mutex_
+  void destroy_result(SlotBase& base, std::size_t k) noexcept override {
+    std::destroy_at(static_cast<Slot&>(base).results + k);
+  }
+
+  View input_;  // read under RunCore::input_mutex_ (single-pass) or in place (indexable)
+  // Made by the first reader under input_mutex_; for indexable inputs, read-only after and
+  // shared by every runner (published to them with the batch, under RunCore::mutex_).
+  std::optional<std::ranges::iterator_t<View>> it_;
 };
 
 }  // namespace parmap::detail
