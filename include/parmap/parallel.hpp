@@ -193,6 +193,7 @@ class Parallel {
     // list keeps every result until the call returns, so a window would bound nothing; it
     // would only make workers wait for the collecting thread.
     config.window = std::same_as<Mode, return_as::list_t> ? detail::unbounded_window : window_;
+    config.claim_blocks = std::same_as<Mode, return_as::list_t>;
     // Inline (no workers) at n_jobs = 1 and inside a task: tasks then run lazily, one at a
     // time, when the consumer asks for them.
     const bool inline_run = n_jobs_ == 1 || detail::inside_task();

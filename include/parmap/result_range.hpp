@@ -177,12 +177,22 @@ class ResultRange {
     run_->pop(item_);
   }
 
-  // Moves every remaining result into `out`, one move each (the list mode's collector).
+  // Moves every remaining result into `out`, one move each, taking every result that is
+  // ready at once (the list mode's collector; input order only).
   template <class Vector>
   void drain_into(Vector& out) {
     while (!at_end()) {
-      out.push_back(std::move(Source::result(item_)));
-      advance();
+      const std::size_t n = run_->ready_run(item_);
+      T* first = &Source::result(item_);
+      if constexpr (std::is_same_v<T, bool>) {
+        for (std::size_t i = 0; i < n; ++i) out.push_back(first[i]);
+      } else {
+        out.insert(out.end(), std::make_move_iterator(first), std::make_move_iterator(first + n));
+      }
+      std::destroy_n(first, n);
+      run_->consumed(n);
+      have_ = false;
+      run_->taken_run(item_, n);
     }
   }
 

@@ -29,6 +29,7 @@ class BatchSizer {
  public:
   static constexpr std::chrono::nanoseconds batch_target{std::chrono::milliseconds(1)};
   static constexpr std::chrono::nanoseconds chunk_target{std::chrono::microseconds(16)};
+  static constexpr std::chrono::nanoseconds block_target{std::chrono::microseconds(1)};
   static constexpr std::size_t max_batch = std::size_t{1} << 16;
 
   // `fixed == 0` selects automatic sizing.
@@ -56,6 +57,15 @@ class BatchSizer {
     const auto ideal =
         static_cast<std::size_t>((chunk_target.count() + per_task_ns_ - 1) / per_task_ns_);
     return std::clamp<std::size_t>(ideal, 1, std::max<std::size_t>(batch, 1));
+  }
+
+  // Tasks per claim for a chunk of `chunk` tasks when no single result is awaited (list
+  // mode): about `block_target` of work.
+  [[nodiscard]] std::size_t block(std::size_t chunk) const noexcept {
+    if (per_task_ns_ <= 0) return 1;
+    const auto ideal =
+        static_cast<std::size_t>((block_target.count() + per_task_ns_ - 1) / per_task_ns_);
+    return std::clamp<std::size_t>(ideal, 1, std::max<std::size_t>(chunk, 1));
   }
 
   // Records that one thread ran `count` tasks back to back in `elapsed`.

@@ -169,8 +169,7 @@ class Run final : public ResultSource<stored_result_t<task_t<View>, Collect>> {
     }
   }
 
-  std::exception_ptr run_task_published(SlotBase& base, std::size_t c,
-                                        std::size_t k) noexcept override {
+  std::exception_ptr run_task_published(SlotBase& base, std::size_t k) noexcept override {
     auto& slot = static_cast<Slot&>(base);
     try {
       construct(slot, k);
@@ -179,7 +178,7 @@ class Run final : public ResultSource<stored_result_t<task_t<View>, Collect>> {
       return std::current_exception();
     }
     task_returned();
-    this->publish(slot, c, k);
+    this->publish(slot, k);
     return nullptr;
   }
 

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <algorithm>           // std::min
 #include <atomic>              // std::atomic: the busy flag, the fast-path mirrors of run state
 #include <cassert>             // assert: the window invariant in debug builds
 #include <chrono>              // std::chrono::steady_clock: how long runs of tasks take
@@ -55,6 +56,7 @@ struct RunConfig {
   std::optional<std::size_t> total;                 // the input's size, when known
   int verbose = 0;
   std::function<void(const Progress&)> progress;
+  bool claim_blocks = false;  // claim several tasks at once (list mode: no result is awaited)
 };
 
 inline constexpr std::size_t unbounded_window = std::numeric_limits<std::size_t>::max();
@@ -165,13 +167,25 @@ class RunCore {
   // Consumer only: counts results handed to the consumer, for the run's report.
   void consumed(std::size_t n) noexcept { consumed_ += n; }
 
+  // Consumer only, input order: how many results from `item` on (item included, within its
+  // batch) are ready now. The list mode's collector takes them together.
+  [[nodiscard]] std::size_t ready_run(const Item& item) const noexcept {
+    const SlotBase& slot = *item.slot;
+    std::size_t k = item.pos + 1;
+    while (k < slot.size && slot.ready(k)) ++k;
+    return k - item.pos;
+  }
+
+  // Consumer only, input order: the n results from `item` on have been destroyed.
+  void taken_run(const Item& item, std::size_t n) { taken_prefix(*item.slot, n); }
+
  protected:
   // Hooks for the typed run, each called by the thread that owns the batch or chunk:
   // - make_slot makes an empty batch of the typed kind.
   // - read_batch (under input_mutex_) reads up to `want` tasks starting at input index
   //   `first`, counting them in `read` as it goes (also when it throws: an input error).
   //   Fewer than `want` means the input ended.
-  // - run_task_published runs task k (in chunk c) into its result and publishes it; returns
+  // - run_task_published runs task k into its result and publishes it; returns
   //   what the task threw when not collecting (nothing is published then). Frees the task.
   // - run_task runs task k into its result without publishing it; throws what the task
   //   threw when not collecting. Frees the task.
@@ -182,22 +196,17 @@ class RunCore {
   virtual std::unique_ptr<SlotBase> make_slot() = 0;
   virtual void read_batch(SlotBase& slot, std::size_t first, std::size_t want,
                           std::size_t& read) = 0;
-  virtual std::exception_ptr run_task_published(SlotBase& slot, std::size_t chunk,
-                                                std::size_t k) noexcept = 0;
+  virtual std::exception_ptr run_task_published(SlotBase& slot, std::size_t k) noexcept = 0;
   virtual void run_task(SlotBase& slot, std::size_t k) = 0;
   virtual void replace_with_error(SlotBase& slot, std::size_t k, std::exception_ptr error) = 0;
   virtual void drop_tasks(SlotBase& slot, std::size_t begin, std::size_t end) noexcept = 0;
   virtual void destroy_result(SlotBase& slot, std::size_t k) noexcept = 0;
 
-  // Publishes result k (in chunk c); wakes the consumer if it sleeps on this chunk. Called
-  // by the task's runner after constructing the result.
-  void publish(SlotBase& slot, std::size_t c, std::size_t k) noexcept {
+  // Publishes result k: the consumer may take it from now on. A sleeping consumer is woken
+  // by the claim that follows (see ChunkState). Called by the task's runner after
+  // constructing the result.
+  static void publish(SlotBase& slot, std::size_t k) noexcept {
     slot.state(k).store(task_published, std::memory_order_release);
-    std::atomic<std::uint32_t>& done = slot.chunk_state[c].done;
-    if ((done.fetch_add(1, std::memory_order_acq_rel) & consumer_waits) != 0) {
-      done.fetch_and(~consumer_waits, std::memory_order_relaxed);
-      wake_consumer();
-    }
   }
 
   // Consumer only: the result named by `item` has been destroyed; counts it taken and
@@ -205,6 +214,10 @@ class RunCore {
   void taken(const Item& item) {
     SlotBase& slot = *item.slot;
     const std::size_t c = item.chunk;
+    if (config_.order == Order::input) {  // taken as a prefix: taken_total says it all
+      taken_prefix(slot, 1);
+      return;
+    }
     slot.state(item.pos).store(task_taken, std::memory_order_relaxed);
     ++slot.taken[c];
     ++slot.taken_total;
@@ -264,7 +277,10 @@ class RunCore {
         const std::size_t begin = slot.chunk_begin(c);
         const std::size_t end = slot.chunk_end(c);
         for (std::size_t k = begin; k < end; ++k) {
-          if (slot.state(k).load(std::memory_order_relaxed) == task_published) {
+          const bool taken = config_.order == Order::input
+                                 ? k < slot.taken_total
+                                 : slot.state(k).load(std::memory_order_relaxed) == task_taken;
+          if (!taken && slot.state(k).load(std::memory_order_relaxed) == task_published) {
             destroy_result(slot, k);
           }
         }
@@ -311,10 +327,19 @@ class RunCore {
   bool run_next(Runner& me) {
     SlotBase& slot = *me.slot;
     for (;;) {
-      const std::size_t k =
-          slot.chunk_state[me.chunk].next.fetch_add(1, std::memory_order_relaxed);
-      if (k < slot.chunk_size(me.chunk)) {
-        run_task_at(me, slot.chunk_begin(me.chunk) + k);
+      std::atomic<std::uint32_t>& next = slot.chunk_state[me.chunk].next;
+      const auto block = static_cast<std::uint32_t>(slot.block);
+      const std::uint32_t claimed = next.fetch_add(block, std::memory_order_acq_rel);
+      if ((claimed & consumer_waits) != 0) {
+        next.fetch_and(~consumer_waits, std::memory_order_relaxed);
+        wake_consumer();
+      }
+      const std::size_t k = claimed & claim_mask;
+      const std::size_t size = slot.chunk_size(me.chunk);
+      if (k < size) {
+        const std::size_t begin = slot.chunk_begin(me.chunk);
+        const std::size_t end = std::min(k + slot.block, size);
+        for (std::size_t i = k; i < end; ++i) run_task_at(me, begin + i);
         return true;
       }
       const std::size_t c = slot.next_chunk.fetch_add(1, std::memory_order_relaxed);
@@ -391,6 +416,9 @@ class RunCore {
     }
     const std::size_t want = batcher_.next_batch();
     const std::size_t grain = batcher_.grain(want);
+    // List mode delivers nothing before the end, so its threads claim a few tasks at a time
+    // (about a microsecond of work): fewer atomic claims for tiny tasks.
+    const std::size_t block = config_.claim_blocks ? batcher_.block(grain) : 1;
     lock.unlock();
 
     std::exception_ptr error;
@@ -411,7 +439,7 @@ class RunCore {
         const bool got_batch = !error && read > 0;
         input_end_ = error || read < want;
         if (got_batch) {
-          slot->shape(next_index_, read, grain);
+          slot->shape(next_index_, read, grain, block);
           slot->next_chunk.store(1, std::memory_order_relaxed);  // chunk 0 is this reader's
           next_index_ += read;
           lock.lock();  // still under input_mutex_, so batches are published in input order
@@ -502,11 +530,11 @@ class RunCore {
     {
       TaskScope scope(tasks_token_);
       if (!timeouts_) {
-        error = run_task_published(slot, me.chunk, k);
+        error = run_task_published(slot, k);
       } else {
         try {
           run_watched(slot, k);
-          publish(slot, me.chunk, k);
+          publish(slot, k);
         } catch (...) {
           error = std::current_exception();
         }
@@ -598,6 +626,12 @@ class RunCore {
 
   // --- Consumer side ---------------------------------------------------------------------
 
+  // Input order: the next n results of the batch were taken.
+  void taken_prefix(SlotBase& slot, std::size_t n) {
+    slot.taken_total += n;
+    if (slot.taken_total == slot.size) release(slot);
+  }
+
   // A published result not yet taken, in the run's order; no lock.
   bool find_ready(Item& item) {
     if (consumer_slots_.empty()) return false;
@@ -618,8 +652,8 @@ class RunCore {
       for (std::size_t n = first; n < claimed; ++n) {
         std::size_t c = from + (n - first);
         if (c >= claimed) c -= claimed - first;
-        if (slot->published_count(c) <= slot->taken[c]) continue;
-        const std::size_t end = slot->chunk_end(c);
+        if (slot->taken[c] == slot->chunk_size(c)) continue;
+        const std::size_t end = slot->chunk_begin(c) + slot->claimed_tasks(c);
         for (std::size_t k = slot->chunk_begin(c) + slot->cursor[c]; k < end; ++k) {
           if (slot->ready(k)) {
             slot->scan_from = c;
@@ -665,7 +699,9 @@ class RunCore {
       std::lock_guard lock(mutex_);
       detach_locked(consumer_runner_);
       finished_ = true;
-      completed = completed_;
+      // Every task read has returned (its result was taken), though a worker may not have
+      // counted its last ones into completed_ yet.
+      completed = tasks_read_;
     }
     progress_.finish(completed);  // may throw: the consumer sees it like a task's exception
     return false;
@@ -697,8 +733,7 @@ class RunCore {
 
   bool register_waiter() {
     auto watch = [](SlotBase& slot, std::size_t c) {
-      return slot.chunk_state[c].done.fetch_or(consumer_waits, std::memory_order_acq_rel) &
-             done_mask;
+      slot.chunk_state[c].next.fetch_or(consumer_waits, std::memory_order_acq_rel);
     };
     if (consumer_slots_.empty()) return false;
     if (config_.order == Order::input) {
@@ -709,10 +744,11 @@ class RunCore {
     }
     for (SlotBase* slot : consumer_slots_) {
       for (std::size_t c = slot->first_open_chunk; c < slot->chunks; ++c) {
-        if (slot->taken[c] < slot->chunk_size(c) && watch(*slot, c) > slot->taken[c]) return true;
+        if (slot->taken[c] < slot->chunk_size(c)) watch(*slot, c);
       }
     }
-    return false;
+    Item item;
+    return find_ready(item);
   }
 
   void wake_consumer() {
@@ -816,18 +852,19 @@ class RunCore {
   ProgressReporter progress_;                                    // thread-safe by itself
   std::optional<TimeoutMonitor::Client> timeouts_;  // made by the constructor, reset by shutdown
 
-  // Consumer thread only.
-  std::size_t consumed_ = 0;
+  // Consumer thread only. On cache lines of their own: the consumer writes them per result,
+  // and the runners read the members above per task.
+  alignas(64) std::size_t consumed_ = 0;
   std::deque<SlotBase*> consumer_slots_;  // published batches not yet released, in input order
   std::size_t pulled_ = 0;                // batches moved from published_order_
   Runner consumer_runner_;                // the consumer while it helps
 
-  std::mutex input_mutex_;      // serialises reads of the input; taken before mutex_
+  alignas(64) std::mutex input_mutex_;  // serialises reads of the input; taken before mutex_
   std::size_t next_index_ = 0;  // guarded by input_mutex_
   bool input_end_ = false;      // guarded by input_mutex_
   std::vector<std::unique_ptr<SlotBase>> owned_slots_;  // guarded by input_mutex_
 
-  std::mutex mutex_;  // guards the window, the lists and the run's state below
+  alignas(64) std::mutex mutex_;  // guards the window, the lists and the run's state below
   std::condition_variable consumer_cv_;  // predicate: wake_epoch_ moved (sleep_until_event)
   std::condition_variable work_cv_;      // predicate: work_epoch_ moved (idle)
   std::condition_variable idle_cv_;      // predicate: active_loops_ == 0 (shutdown)

@@ -10,25 +10,26 @@
 
 namespace parmap::detail {
 
-// One chunk's counters, on a cache line of its own so that threads working in neighbouring
-// chunks do not write the same line.
+// One chunk's claim counter, on a cache line of its own so that threads working in
+// neighbouring chunks do not write the same line.
 //
-// next: tasks of the chunk claimed so far, by fetch_add from the chunk's runner and from any
-// idle thread that joins it (may run past the chunk's size: each claimer overshoots once).
-// Relaxed: the batch's tasks were published under the run's mutex before anyone could claim.
-// done: low 31 bits count the chunk's published results; the top bit (consumer_waits) says
-// the consumer is about to sleep until this count moves.
-// Memory ordering: a runner marks task k published in task_state (release), then does its
-// fetch_add on `done` (acq_rel); the consumer's fetch_or of the waiter bit (acq_rel) or its
-// acquire load of task_state acquires the result. The runner's fetch_add and the consumer's
-// fetch_or are totally ordered on this one atomic: either the fetch_or sees the new count,
-// or the fetch_add sees the bit and wakes the consumer.
+// Low 31 bits: tasks of the chunk claimed so far, by fetch_add from the chunk's runner and
+// from any idle thread that joins it (the count may run past the chunk's size: each claimer
+// overshoots once). Top bit (consumer_waits): the consumer sleeps, or is about to, until a
+// result of this chunk is published.
+// The hand-off, and its memory ordering: a runner publishes task k with a release store of
+// task_published, and then always claims again in the same chunk before anything else (its
+// next task, or the failed claim that sends it to another chunk). That claim, a fetch_add
+// (acq_rel), is also the publish's check for a sleeping consumer: the consumer sets the bit
+// with a fetch_or (acq_rel) and then looks at the task's state. The two read-modify-writes
+// are totally ordered on this one atomic: either the runner's fetch_add sees the bit (and
+// wakes the consumer), or the consumer's fetch_or reads the runner's claim and so also sees
+// the published state stored before it. One atomic read-modify-write per task in all.
 struct alignas(64) ChunkState {
   std::atomic<std::uint32_t> next{0};
-  std::atomic<std::uint32_t> done{0};
 };
 inline constexpr std::uint32_t consumer_waits = std::uint32_t{1} << 31;
-inline constexpr std::uint32_t done_mask = consumer_waits - 1;
+inline constexpr std::uint32_t claim_mask = consumer_waits - 1;
 
 // What task_state holds for each task of a batch.
 enum TaskState : std::uint8_t {
@@ -65,38 +66,41 @@ struct SlotBase {
   std::size_t size = 0;         // tasks
   std::size_t grain = 1;        // tasks per chunk
   std::size_t chunks = 0;       // ceil(size / grain)
+  std::size_t block = 1;        // tasks one claim takes (1 unless nothing awaits single results)
 
-  std::atomic<std::size_t> next_chunk{0};
   std::unique_ptr<ChunkState[]> chunk_state;
   std::size_t chunk_capacity = 0;
   std::unique_ptr<std::uint8_t[]> task_state;
   std::size_t task_capacity = 0;
 
-  std::vector<std::uint32_t> taken;   // results taken per chunk
-  std::vector<std::uint32_t> cursor;  // per chunk: every task before it is taken
+  // The three groups below are written by different threads (runners, the consumer, holders
+  // of the run's mutex): each starts a cache line of its own, so that the consumer's
+  // per-result writes do not evict the shape every runner reads per task.
+  alignas(64) std::atomic<std::size_t> next_chunk{0};
+
+  alignas(64) std::vector<std::uint32_t> taken;  // results taken per chunk
+  std::vector<std::uint32_t> cursor;             // per chunk: every task before it is taken
   std::size_t taken_total = 0;
   std::size_t first_open_chunk = 0;  // every chunk before it is fully taken
   std::size_t scan_from = 0;         // where the unordered consumer looks first
 
-  int holders = 0;        // runners attached (they may still claim tasks)
-  bool released = false;  // the consumer has taken every result
-  bool in_open = false;   // listed in RunCore::open_
-  bool in_use = false;    // claimed and not yet back on the free list
+  alignas(64) int holders = 0;  // runners attached (they may still claim tasks)
+  bool released = false;        // the consumer has taken every result
+  bool in_open = false;         // listed in RunCore::open_
+  bool in_use = false;          // claimed and not yet back on the free list
 
   // Gives the batch its shape for a new use; resets every counter. Owner only (the reader).
-  void shape(std::size_t first, std::size_t n, std::size_t chunk_grain) {
+  void shape(std::size_t first, std::size_t n, std::size_t chunk_grain, std::size_t claim = 1) {
     first_index = first;
     size = n;
     grain = chunk_grain < 1 ? 1 : chunk_grain;
+    block = std::clamp<std::size_t>(claim, 1, grain);
     chunks = (n + grain - 1) / grain;
     if (chunks > chunk_capacity) {
       chunk_state = std::make_unique<ChunkState[]>(chunks);
       chunk_capacity = chunks;
     } else {
-      for (std::size_t c = 0; c < chunks; ++c) {
-        chunk_state[c].next.store(0, std::memory_order_relaxed);
-        chunk_state[c].done.store(0, std::memory_order_relaxed);
-      }
+      for (std::size_t c = 0; c < chunks; ++c) chunk_state[c].next.store(0, std::memory_order_relaxed);
     }
     if (n > task_capacity) {
       task_state = std::make_unique<std::uint8_t[]>(n);  // zeroed: task_pending
@@ -125,12 +129,8 @@ struct SlotBase {
   }
   // Tasks of chunk c claimed so far.
   [[nodiscard]] std::size_t claimed_tasks(std::size_t c) const noexcept {
-    return std::min<std::size_t>(chunk_size(c),
-                                 chunk_state[c].next.load(std::memory_order_relaxed));
-  }
-  // Results of chunk c published so far (a count, not which ones).
-  [[nodiscard]] std::size_t published_count(std::size_t c) const noexcept {
-    return chunk_state[c].done.load(std::memory_order_acquire) & done_mask;
+    return std::min<std::size_t>(
+        chunk_size(c), chunk_state[c].next.load(std::memory_order_relaxed) & claim_mask);
   }
   [[nodiscard]] std::atomic_ref<std::uint8_t> state(std::size_t k) const noexcept {
     return std::atomic_ref<std::uint8_t>(task_state[k]);
