@@ -70,7 +70,8 @@ std::size_t resolve_count(const CountOption<Special>& option, const char* name,
 // result range it returned is alive throws std::logic_error. It is not thread-safe (use one
 // Parallel per thread, or your own lock); result ranges may outlive it.
 // Calls made from inside a parmap task run inline, in that task's thread: nesting never
-// starts threads and never waits on another thread, so it cannot deadlock.
+// starts threads and never waits on another thread, so it cannot deadlock. A moved-from
+// Parallel, or one made before fork() and called in the child, throws std::logic_error.
 template <class Mode = return_as::list_t, class OnError = on_error::raise_t>
 class Parallel {
   static_assert(std::same_as<Mode, return_as::list_t> ||
@@ -109,8 +110,11 @@ class Parallel {
   ~Parallel() = default;  // joins the workers once no result range uses them
 
   // Runs every task of `input`, a range of nullary invocables such as
-  // parmap::delayed(f)(x). The input is read lazily, by one thread at a time, never further
-  // ahead than the window; an lvalue input must outlive the returned range.
+  // parmap::delayed(f)(x). The input is read lazily, never further ahead than the window: a
+  // single-pass input by one thread at a time; a sized random-access one in place, each task
+  // by the thread that runs it (so reading it must be thread-safe). An lvalue input must
+  // outlive the returned range. While the caller waits for a result it may run tasks measured
+  // under 50 us itself, so a task must not wait for the caller's progress.
   // Returns (R is what a task returns; Outcome<R> instead of R with on_error::collect):
   //   list:                std::vector<R>, in input order; blocks until all tasks ran.
   //                        void tasks: returns void (collecting: std::vector<Outcome<void>>).
