@@ -54,6 +54,10 @@ class Outcome {
     check();
     return std::get<0>(std::move(state_));
   }
+  const T& value() const& {
+    check();
+    return std::get<0>(state_);
+  }
   // The task's exception; null when it returned.
   [[nodiscard]] std::exception_ptr error() const noexcept {
     return has_value() ? nullptr : std::get<1>(state_);

@@ -184,10 +184,12 @@ class ResultRange {
     while (!at_end()) {
       const std::size_t n = run_->ready_run(item_);
       T* first = &Source::result(item_);
-      if constexpr (std::is_same_v<T, bool>) {
-        for (std::size_t i = 0; i < n; ++i) out.push_back(first[i]);
+      if constexpr (std::is_trivially_copyable_v<T> && std::is_copy_assignable_v<T> &&
+                    !std::is_same_v<T, bool>) {
+        out.insert(out.end(), first, first + n);  // one copy of the block
       } else {
-        out.insert(out.end(), std::make_move_iterator(first), std::make_move_iterator(first + n));
+        // Not insert(): it needs move assignment, which a result need not have.
+        for (std::size_t i = 0; i < n; ++i) out.push_back(std::move(first[i]));
       }
       std::destroy_n(first, n);
       run_->consumed(n);
