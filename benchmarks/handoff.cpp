@@ -1,0 +1,1108 @@
+// handoff: what one worker-to-consumer hand-off costs, next to oneTBB doing the same job.
+//
+//   build-release/benchmarks/handoff                # every section; markdown on stdout (~1 min)
+//   build-release/benchmarks/handoff --quick        # smoke test: seconds, figures indicative
+//   build-release/benchmarks/handoff --only strict,latency --runs 9 --json handoff.json
+//
+// Sections (--only NAME, repeatable or comma-separated). Every parallel contestant uses two
+// threads: parmap n_jobs = 2, oneTBB global_control(max_allowed_parallelism, 2).
+//   strict      batch_size = 1, pre_dispatch = 4, 20,000 tasks of 10 us: every result is a
+//               hand-off through a 4-task window; against oneTBB parallel_pipeline, 4 tokens
+//   latency     the task stamps its end, the consumer its receipt: the wake-up, 50 us tasks
+//   hostage     one task of 10 sleeps 2 s: are the other nine held back with it?
+//   tiny        1,000,000 tasks of i * i: where batching must amortise the hand-off
+//   efficiency  1 us and 50 us tasks: sequential time / (2 x parallel time)
+//
+// How to read it: within a section every contestant runs in this one process, interleaved
+// round by round (round k runs each contestant once), so noise on a shared machine hits them
+// alike; a figure is the median of --runs rounds, with the min-max across rounds beside it.
+// Every run's results are checked against a sequential loop (weighted by position where the
+// contestant claims input order), and a mismatch ends the program with exit code 1.
+// "parmap / peer" is the peer's time over parmap's: parmap's throughput as a multiple of the
+// peer's (>1: parmap is faster). oneTBB rows, and the ratios that need them, are compiled in
+// only when the build found oneTBB (PARMAP_HAVE_TBB).
+
+#include <algorithm>    // std::sort, std::min, std::max, std::ranges::find, std::ranges::minmax
+#include <array>        // std::array: the section names
+#include <chrono>       // std::chrono::steady_clock: every timing and stamp
+#include <cstdint>      // std::int64_t, std::uint64_t: task inputs, results, checksums
+#include <cstdio>       // std::printf, std::snprintf, std::fprintf: the report
+#include <cstdlib>      // std::strtol, std::exit
+#include <exception>    // std::exception: reported by main
+#include <fstream>      // std::ifstream (/proc/loadavg), std::ofstream (--json)
+#include <functional>   // std::function: contestants' bodies
+#include <limits>       // std::numeric_limits: NaN for "not measured"
+#include <map>          // std::map: expected checksums per (task count, order)
+#include <memory>       // std::make_shared: Parallel objects shared by std::function
+#include <ranges>       // std::views::iota, std::views::transform: parmap's input
+#include <stdexcept>    // std::runtime_error: wrong results
+#include <string>       // std::string
+#include <string_view>  // std::string_view: option parsing, names
+#include <thread>       // std::this_thread::sleep_for: the hostage, settling between runs
+#include <utility>      // std::move, std::pair
+#include <vector>       // std::vector
+
+#include <parmap/parmap.hpp>
+
+#if PARMAP_HAVE_TBB
+#include <oneapi/tbb/blocked_range.h>      // tbb::blocked_range
+#include <oneapi/tbb/global_control.h>     // tbb::global_control: two threads, like n_jobs
+#include <oneapi/tbb/parallel_for.h>       // tbb::parallel_for
+#include <oneapi/tbb/parallel_pipeline.h>  // tbb::parallel_pipeline, tbb::make_filter
+#include <oneapi/tbb/version.h>            // TBB_VERSION_STRING
+#endif
+
+namespace {
+
+namespace ra = parmap::return_as;
+using Clock = std::chrono::steady_clock;
+
+// Threads of every parallel contestant, parmap's and oneTBB's (oneTBB counts the caller).
+constexpr int n_jobs = 2;
+constexpr double nan = std::numeric_limits<double>::quiet_NaN();
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+double micros(Clock::duration d) { return std::chrono::duration<double, std::micro>(d).count(); }
+double millis(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+
+// Keeps a value alive past the optimiser where no checksum consumes it (calibration).
+volatile std::uint64_t g_sink = 0;
+void consume(std::uint64_t v) { g_sink = v; }
+
+// Lets threads that spin after their work (oneTBB's workers wait actively for a while before
+// sleeping) go to sleep before the next contestant starts: on two cores, one contestant's
+// idle spinning would otherwise be charged to the next.
+void settle() { std::this_thread::sleep_for(std::chrono::milliseconds(20)); }
+
+// ===== Shared harness ==========================================================================
+
+// --- Configuration ----------------------------------------------------------------------------
+
+constexpr std::array<std::string_view, 5> section_names = {"strict", "latency", "hostage", "tiny",
+                                                           "efficiency"};
+
+struct Config {
+  bool quick = false;
+  int runs = 5;
+  bool runs_given = false;
+  std::vector<std::string> only;  // empty: every section
+  std::string json_path;
+  std::string command_line;
+
+  [[nodiscard]] bool wants(std::string_view section) const {
+    return only.empty() || std::ranges::find(only, section) != only.end();
+  }
+  // The hostage section sleeps seconds per round: 3 rounds unless --runs asks for more.
+  [[nodiscard]] int hostage_runs() const { return runs_given ? runs : std::min(runs, 3); }
+};
+
+// Task counts; --quick shrinks them so the whole program runs in seconds.
+struct Sizes {
+  std::size_t strict = 20'000;
+  std::size_t latency = 2'000;
+  std::chrono::milliseconds hostage_sleep{2'000};
+  std::size_t tiny = 1'000'000;
+  std::size_t efficiency_1us = 200'000;
+  std::size_t efficiency_50us = 4'000;
+
+  static Sizes quick() {
+    Sizes s;
+    s.strict = 2'000;
+    s.latency = 200;
+    s.hostage_sleep = std::chrono::milliseconds(200);
+    s.tiny = 100'000;
+    s.efficiency_1us = 20'000;
+    s.efficiency_50us = 400;
+    return s;
+  }
+};
+
+[[noreturn]] void usage(const char* program, const std::string& error) {
+  if (!error.empty()) std::fprintf(stderr, "%s: %s\n", program, error.c_str());
+  std::fprintf(stderr,
+               "usage: %s [--quick] [--runs N] [--only SECTION[,SECTION...]] [--json FILE]\n"
+               "  --quick       small counts, one round: a smoke test of seconds (indicative)\n"
+               "  --runs N      rounds, N >= 1 (default 5; the hostage section: 3)\n"
+               "  --only NAMES  strict, latency, hostage, tiny, efficiency (repeatable)\n"
+               "  --json FILE   also write the results as JSON to FILE\n",
+               program);
+  std::exit(error.empty() ? 0 : 2);
+}
+
+Config parse_args(int argc, char** argv) {
+  Config config;
+  config.command_line = argv[0];
+  for (int i = 1; i < argc; ++i) config.command_line += std::string(" ") + argv[i];
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) usage(argv[0], std::string(arg) + " needs a value");
+      return argv[++i];
+    };
+    if (arg == "--help" || arg == "-h") {
+      usage(argv[0], "");
+    } else if (arg == "--quick") {
+      config.quick = true;
+    } else if (arg == "--runs") {
+      const std::string text = value();
+      char* end = nullptr;
+      const long runs = std::strtol(text.c_str(), &end, 10);
+      if (text.empty() || *end != '\0' || runs < 1 || runs > 1000) {
+        usage(argv[0], "--runs needs a whole number from 1 to 1000, not '" + text + "'");
+      }
+      config.runs = static_cast<int>(runs);
+      config.runs_given = true;
+    } else if (arg == "--only") {
+      const std::string list = value();
+      std::size_t from = 0;
+      while (from <= list.size()) {
+        const std::size_t comma = std::min(list.find(',', from), list.size());
+        const std::string name = list.substr(from, comma - from);
+        if (std::ranges::find(section_names, name) == section_names.end()) {
+          usage(argv[0], "unknown section '" + name + "'");
+        }
+        config.only.push_back(name);
+        from = comma + 1;
+      }
+    } else if (arg == "--json") {
+      config.json_path = value();
+    } else {
+      usage(argv[0], "unknown option '" + std::string(arg) + "'");
+    }
+  }
+  if (config.quick && !config.runs_given) config.runs = 1;
+  return config;
+}
+
+// --- Workloads --------------------------------------------------------------------------------
+
+// A chain of xor-shift/multiply steps, each needing the last: the compiler can neither fold
+// nor vectorise it, and the CPU cannot overlap steps, so its cost is `steps` times a fixed
+// latency. `steps` is a run-time value from calibration. Real work: no sleeping, no clock.
+std::int64_t spin(std::int64_t seed, std::uint64_t steps) noexcept {
+  auto x = static_cast<std::uint64_t>(seed) | 1U;
+  for (std::uint64_t k = 0; k < steps; ++k) {
+    x ^= x >> 29;
+    x *= 0xBF58476D1CE4E5B9ULL;
+  }
+  return static_cast<std::int64_t>(x);
+}
+
+// A task of `steps` calibrated spin steps.
+struct Spin {
+  std::uint64_t steps;
+  std::int64_t operator()(std::int64_t i) const noexcept { return spin(i, steps); }
+};
+
+// The tiny task: nothing to amortise a hand-off over.
+struct Square {
+  std::int64_t operator()(std::int64_t i) const noexcept { return i * i; }
+};
+
+// A result stamped by its task just before the task returns.
+struct Stamped {
+  std::int64_t value;
+  Clock::time_point done;
+};
+
+// Nanoseconds per spin step on an idle core: the fastest of many short (0.3 ms) runs, so
+// that on a shared machine most of them run unpreempted.
+double calibrate_ns_per_step() {
+  constexpr std::uint64_t steps = std::uint64_t{1} << 18;
+  double best = std::numeric_limits<double>::infinity();
+  for (int trial = 0; trial < 51; ++trial) {
+    const auto start = Clock::now();
+    consume(static_cast<std::uint64_t>(spin(trial, steps)));
+    best = std::min(best, seconds_since(start) * 1e9 / static_cast<double>(steps));
+  }
+  return best;
+}
+
+// The median duration of one call of f, in ns, over `count` calls.
+template <class F>
+double measure_task_ns(F f, std::size_t count) {
+  std::vector<double> ns;
+  ns.reserve(count);
+  for (std::size_t i = 0; i < count; ++i) {
+    const auto start = Clock::now();
+    consume(static_cast<std::uint64_t>(f(static_cast<std::int64_t>(i))));
+    ns.push_back(seconds_since(start) * 1e9);
+  }
+  std::sort(ns.begin(), ns.end());
+  return ns[ns.size() / 2];
+}
+
+struct Calibration {
+  double ns_per_step = 0;
+  std::uint64_t steps_1us = 0, steps_10us = 0, steps_50us = 0;
+  double measured_1us = 0, measured_10us = 0, measured_50us = 0;  // ns, median of many calls
+};
+
+Calibration calibrate() {
+  Calibration c;
+  c.ns_per_step = calibrate_ns_per_step();
+  auto steps_for = [&](double ns) {
+    return std::max<std::uint64_t>(1, static_cast<std::uint64_t>(ns / c.ns_per_step + 0.5));
+  };
+  c.steps_1us = steps_for(1'000);
+  c.steps_10us = steps_for(10'000);
+  c.steps_50us = steps_for(50'000);
+  c.measured_1us = measure_task_ns(Spin{c.steps_1us}, 2'000);
+  c.measured_10us = measure_task_ns(Spin{c.steps_10us}, 500);
+  c.measured_50us = measure_task_ns(Spin{c.steps_50us}, 200);
+  return c;
+}
+
+// parmap's input: n tasks delayed(f)(i) for i in [0, n), a lazy view.
+template <class F>
+auto delayed_tasks(F f, std::size_t n) {
+  return std::views::iota(std::int64_t{0}, static_cast<std::int64_t>(n)) |
+         std::views::transform([f](std::int64_t i) { return parmap::delayed(f)(i); });
+}
+
+// What every run's results are checked against. In input order it weights result k by k + 1,
+// so a result delivered at the wrong position changes it; in completion order it is a plain
+// sum. One multiply-add per result either way, so the check costs all contestants alike.
+class Checksum {
+ public:
+  explicit Checksum(bool ordered) noexcept : ordered_(ordered) {}
+  void add(std::int64_t result) noexcept {
+    ++position_;
+    sum_ += static_cast<std::uint64_t>(result) * (ordered_ ? position_ : 1);
+  }
+  [[nodiscard]] std::uint64_t value() const noexcept { return sum_; }
+
+ private:
+  bool ordered_;
+  std::uint64_t position_ = 0;
+  std::uint64_t sum_ = 0;
+};
+
+std::uint64_t checksum(const std::vector<std::int64_t>& results, bool ordered) {
+  Checksum sum(ordered);
+  for (const std::int64_t r : results) sum.add(r);
+  return sum.value();
+}
+
+// The sequential loop's checksums of f over [0, count), computed once per (count, order).
+template <class F>
+class Expected {
+ public:
+  explicit Expected(F f) : f_(f) {}
+  std::uint64_t operator()(std::size_t count, bool ordered) {
+    auto [it, fresh] = cache_.try_emplace({count, ordered}, 0);
+    if (fresh) {
+      Checksum sum(ordered);
+      for (std::size_t i = 0; i < count; ++i) sum.add(f_(static_cast<std::int64_t>(i)));
+      it->second = sum.value();
+    }
+    return it->second;
+  }
+
+ private:
+  F f_;
+  std::map<std::pair<std::size_t, bool>, std::uint64_t> cache_;
+};
+
+// --- Statistics -------------------------------------------------------------------------------
+
+// Nearest-rank percentile, p in [0, 1]; NaN for no values.
+double percentile(std::vector<double> values, double p) {
+  if (values.empty()) return nan;
+  std::sort(values.begin(), values.end());
+  const auto rank = static_cast<std::size_t>(p * static_cast<double>(values.size() - 1) + 0.5);
+  return values[std::min(rank, values.size() - 1)];
+}
+double median(std::vector<double> values) { return percentile(std::move(values), 0.5); }
+
+// A figure measured once per round: its median and range across rounds.
+struct Spread {
+  double median = nan, min = nan, max = nan;
+};
+Spread spread(const std::vector<double>& per_round) {
+  if (per_round.empty()) return {};
+  const auto [lo, hi] = std::ranges::minmax(per_round);
+  return {median(per_round), lo, hi};
+}
+
+// --- Contestants and rounds -------------------------------------------------------------------
+
+// One way of running `count` tasks; returns the checksum of the results it produced.
+struct Contestant {
+  std::string name;
+  bool ordered;  // claims input order: its checksum weights each result by position
+  std::function<std::uint64_t(std::size_t)> run;
+};
+
+// One contestant's time per task, one figure per round.
+struct Row {
+  std::string name;
+  std::vector<double> ns_per_task;
+  [[nodiscard]] double median_ns() const { return median(ns_per_task); }
+};
+
+template <class Mode, class F>
+Contestant parmap_contestant(std::string name, Mode mode, parmap::Options options, F f) {
+  constexpr bool ordered = !std::same_as<Mode, ra::generator_unordered_t>;
+  auto parallel = std::make_shared<parmap::Parallel<Mode>>(std::move(options), mode);
+  return {std::move(name), ordered, [parallel, f](std::size_t count) -> std::uint64_t {
+            if constexpr (std::same_as<Mode, ra::list_t>) {
+              return checksum((*parallel)(delayed_tasks(f, count)), true);
+            } else {
+              // The consumer sums as results arrive, the ordered one checking their positions.
+              Checksum sum(ordered);
+              for (const std::int64_t r : (*parallel)(delayed_tasks(f, count))) sum.add(r);
+              return sum.value();
+            }
+          }};
+}
+
+template <class F>
+Contestant sequential_contestant(F f) {
+  return {"sequential loop", true, [f](std::size_t count) {
+            Checksum sum(true);
+            for (std::size_t i = 0; i < count; ++i) sum.add(f(static_cast<std::int64_t>(i)));
+            return sum.value();
+          }};
+}
+
+#if PARMAP_HAVE_TBB
+// What a oneTBB user writes for a parallel map into an array: split the index range
+// (auto_partitioner, the default), write in place, read the array afterwards.
+template <class F>
+Contestant tbb_parallel_for_contestant(F f) {
+  return {"oneTBB parallel_for", true, [f](std::size_t count) {
+            std::vector<std::int64_t> out(count);
+            tbb::parallel_for(
+                tbb::blocked_range<std::size_t>(0, count),
+                [&](const tbb::blocked_range<std::size_t>& r) {
+                  for (std::size_t i = r.begin(); i != r.end(); ++i)
+                    out[i] = f(static_cast<std::int64_t>(i));
+                },
+                tbb::auto_partitioner());
+            return checksum(out, true);
+          }};
+}
+
+// What a oneTBB user writes for a bounded stream: a serial input stage, a parallel stage
+// running the task, a serial sink consuming each result, at most `tokens` items in flight.
+template <class F>
+Contestant tbb_pipeline_contestant(F f, std::size_t tokens, tbb::filter_mode sink_mode) {
+  const bool ordered = sink_mode == tbb::filter_mode::serial_in_order;
+  std::string name = std::string("oneTBB pipeline, ") + (ordered ? "in-order" : "out-of-order") +
+                     " sink, " + std::to_string(tokens) + " tokens";
+  return {std::move(name), ordered, [f, tokens, sink_mode, ordered](std::size_t count) {
+            std::int64_t next = 0;
+            const auto end = static_cast<std::int64_t>(count);
+            Checksum sum(ordered);
+            auto input = [&](tbb::flow_control& control) -> std::int64_t {
+              if (next == end) {
+                control.stop();
+                return 0;
+              }
+              return next++;
+            };
+            tbb::parallel_pipeline(
+                tokens,
+                tbb::make_filter<void, std::int64_t>(tbb::filter_mode::serial_in_order, input) &
+                    tbb::make_filter<std::int64_t, std::int64_t>(tbb::filter_mode::parallel, f) &
+                    tbb::make_filter<std::int64_t, void>(sink_mode,
+                                                         [&](std::int64_t r) { sum.add(r); }));
+            return sum.value();
+          }};
+}
+#endif
+
+// Runs every contestant `runs` times on n tasks of f, interleaved (round k runs each once),
+// after a warm-up on n / 10 (threads started, caches and allocator primed). Every run's
+// checksum is compared with the sequential loop's; a mismatch throws.
+template <class F>
+std::vector<Row> run_rounds(std::string_view section, F f, std::size_t n,
+                            const std::vector<Contestant>& contestants, int runs) {
+  Expected<F> expected(f);
+  auto check = [&](const Contestant& c, std::size_t count, std::uint64_t got) {
+    if (got != expected(count, c.ordered)) {
+      throw std::runtime_error(std::string(section) + ": " + c.name + ": wrong " +
+                               (c.ordered ? "or misordered " : "") + "results on " +
+                               std::to_string(count) + " tasks");
+    }
+  };
+  for (const Contestant& c : contestants) {
+    const std::size_t count = std::max<std::size_t>(n / 10, 1);
+    check(c, count, c.run(count));
+    settle();
+  }
+  std::vector<Row> rows;
+  for (const Contestant& c : contestants) rows.push_back({c.name, {}});
+  for (int round = 0; round < runs; ++round) {
+    for (std::size_t k = 0; k < contestants.size(); ++k) {
+      const auto start = Clock::now();
+      const std::uint64_t sum = contestants[k].run(n);
+      const double seconds = seconds_since(start);
+      check(contestants[k], n, sum);
+      rows[k].ns_per_task.push_back(seconds * 1e9 / static_cast<double>(n));
+      settle();
+    }
+  }
+  return rows;
+}
+
+// --- Report -----------------------------------------------------------------------------------
+
+std::string fmt(const char* format, double v) {
+  if (v != v) return "n/a";  // NaN
+  char buffer[64];
+  std::snprintf(buffer, sizeof buffer, format, v);
+  return buffer;
+}
+std::string ns_text(double ns) { return fmt(ns >= 100 ? "%.0f" : "%.1f", ns); }
+std::string range_text(const std::string& lo, const std::string& hi) { return lo + "-" + hi; }
+
+// A markdown table; `align` has one 'l' or 'r' per column.
+class Table {
+ public:
+  Table(std::vector<std::string> header, std::string align)
+      : header_(std::move(header)), align_(std::move(align)) {}
+  void add(std::vector<std::string> cells) { rows_.push_back(std::move(cells)); }
+  void print() const {
+    print_row(header_);
+    std::string rule = "|";
+    for (const char a : align_) rule += a == 'r' ? "---:|" : "---|";
+    std::printf("%s\n", rule.c_str());
+    for (const auto& r : rows_) print_row(r);
+  }
+
+ private:
+  static void print_row(const std::vector<std::string>& cells) {
+    std::string line = "|";
+    for (const auto& c : cells) line += " " + c + " |";
+    std::printf("%s\n", line.c_str());
+  }
+  std::vector<std::string> header_;
+  std::string align_;
+  std::vector<std::vector<std::string>> rows_;
+};
+
+std::string json_string(std::string_view s) {
+  std::string out = "\"";
+  for (const char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      char buffer[8];
+      std::snprintf(buffer, sizeof buffer, "\\u%04x", static_cast<unsigned>(c));
+      out += buffer;
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+std::string json_number(double v) {
+  if (v != v || v == std::numeric_limits<double>::infinity()) return "null";
+  char buffer[64];
+  std::snprintf(buffer, sizeof buffer, "%.6g", v);
+  return buffer;
+}
+std::string json_bool(bool b) { return b ? "true" : "false"; }
+std::string json_object(const std::vector<std::pair<std::string, std::string>>& fields) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < fields.size(); ++i) {
+    if (i > 0) out += ", ";
+    out += json_string(fields[i].first) + ": " + fields[i].second;
+  }
+  return out + "}";
+}
+std::string json_array(const std::vector<std::string>& items) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (i > 0) out += ", ";
+    out += items[i];
+  }
+  return out + "]";
+}
+std::string json_numbers(const std::vector<double>& values) {
+  std::vector<std::string> items;
+  for (const double v : values) items.push_back(json_number(v));
+  return json_array(items);
+}
+std::string json_spread(const Spread& s) {
+  return json_object(
+      {{"median", json_number(s.median)}, {"min", json_number(s.min)}, {"max", json_number(s.max)}});
+}
+
+// A goal with what this run measured.
+struct Target {
+  std::string what;
+  double value;  // NaN: not measured
+  double goal;
+  bool at_least;  // met when value >= goal; otherwise when value <= goal
+  std::string unit;
+  [[nodiscard]] bool met() const { return at_least ? value >= goal : value <= goal; }
+};
+
+// What the sections hand to main: targets for the final list, JSON for --json.
+struct Report {
+  bool quick = false;
+  std::vector<Target> targets;
+  std::vector<std::pair<std::string, std::string>> json;  // section key -> JSON value
+};
+
+// --- Throughput sections ----------------------------------------------------------------------
+
+// "parmap / peer throughput": the peer's time over parmap's, within this run. goal 0: none.
+struct Comparison {
+  std::string parmap, peer;
+  double goal;
+};
+
+struct Throughput {
+  std::string key, title;
+  std::size_t tasks = 0;
+  bool efficiency = false;  // show sequential / (n_jobs x time)
+  std::vector<Row> rows;
+  std::vector<Comparison> comparisons;
+
+  [[nodiscard]] const Row* find(std::string_view name) const {
+    for (const Row& r : rows) {
+      if (r.name == name) return &r;
+    }
+    return nullptr;
+  }
+  // Median of the medians' ratio, and the range of the per-round ratios.
+  [[nodiscard]] Spread ratio(const Comparison& c) const {
+    const Row* p = find(c.parmap);
+    const Row* q = find(c.peer);
+    if (p == nullptr || q == nullptr) return {};
+    std::vector<double> per_round;
+    for (std::size_t k = 0; k < p->ns_per_task.size(); ++k)
+      per_round.push_back(q->ns_per_task[k] / p->ns_per_task[k]);
+    const Spread s = spread(per_round);
+    return {q->median_ns() / p->median_ns(), s.min, s.max};
+  }
+  [[nodiscard]] double efficiency_of(const Row& r) const {
+    const Row* sequential = find("sequential loop");
+    return sequential ? sequential->median_ns() / (n_jobs * r.median_ns()) : nan;
+  }
+};
+
+// Prints a throughput section's tables, adds its ratio targets and its JSON.
+void report_throughput(const Throughput& s, Report& report) {
+  std::printf("\n## %s\n\n", s.title.c_str());
+  const Row* sequential = s.find("sequential loop");
+  std::vector<std::string> header = {"contestant", "tasks", "ns/task (median)", "min-max",
+                                     "time / sequential"};
+  std::string align = "lrrrr";
+  if (s.efficiency) {
+    header.emplace_back("parallel efficiency");
+    align += 'r';
+  }
+  Table table(header, align);
+  for (const Row& r : s.rows) {
+    const Spread t = spread(r.ns_per_task);
+    std::vector<std::string> cells = {
+        r.name, std::to_string(s.tasks), ns_text(t.median),
+        range_text(ns_text(t.min), ns_text(t.max)),
+        sequential ? fmt("%.2fx", t.median / sequential->median_ns()) : "n/a"};
+    if (s.efficiency)
+      cells.push_back(&r == sequential ? "" : fmt("%.1f%%", 100 * s.efficiency_of(r)));
+    table.add(std::move(cells));
+  }
+  table.print();
+  if (!s.comparisons.empty()) {
+    std::printf("\n");
+    Table ratios({"parmap / peer throughput", "ratio of medians", "per-round min-max", "target"},
+                 "lrrr");
+    for (const Comparison& c : s.comparisons) {
+      const Spread r = s.ratio(c);
+      ratios.add({c.parmap + " / " + c.peer, fmt("%.2fx", r.median),
+                  range_text(fmt("%.2f", r.min), fmt("%.2f", r.max)),
+                  c.goal > 0 ? fmt(">= %.1f", c.goal) : ""});
+      if (c.goal > 0) {
+        report.targets.push_back(
+            {s.key + ": " + c.parmap + " / " + c.peer + " throughput", r.median, c.goal, true, "x"});
+      }
+    }
+    ratios.print();
+  }
+  std::fflush(stdout);
+
+  std::vector<std::string> rows;
+  for (const Row& r : s.rows) {
+    rows.push_back(json_object({
+        {"name", json_string(r.name)},
+        {"ns_per_task", json_spread(spread(r.ns_per_task))},
+        {"ns_per_task_runs", json_numbers(r.ns_per_task)},
+        {"efficiency",
+         s.efficiency && &r != sequential ? json_number(s.efficiency_of(r)) : "null"},
+    }));
+  }
+  std::vector<std::string> ratios;
+  for (const Comparison& c : s.comparisons) {
+    ratios.push_back(json_object({{"parmap", json_string(c.parmap)},
+                                  {"peer", json_string(c.peer)},
+                                  {"ratio", json_spread(s.ratio(c))},
+                                  {"goal", c.goal > 0 ? json_number(c.goal) : "null"}}));
+  }
+  report.json.emplace_back(s.key, json_object({{"title", json_string(s.title)},
+                                               {"tasks", std::to_string(s.tasks)},
+                                               {"rows", json_array(rows)},
+                                               {"ratios", json_array(ratios)}}));
+}
+
+// ===== Sections ================================================================================
+
+// strict: the strict window. batch_size = 1 and pre_dispatch = 4 make every result its own
+// hand-off through a window of four tasks, as oneTBB's pipeline with four live tokens does;
+// 10 us of spin per task is short enough that the hand-offs dominate.
+void section_strict(const Calibration& calibration, const Sizes& sizes, const Config& config,
+                    Report& report) {
+  std::fprintf(stderr, "[handoff] strict...\n");
+  const Spin f{calibration.steps_10us};
+  const parmap::Options strict{.n_jobs = n_jobs, .pre_dispatch = 4, .batch_size = 1};
+  std::vector<Contestant> contestants;
+  contestants.push_back(sequential_contestant(f));
+  contestants.push_back(parmap_contestant("parmap generator", ra::generator, strict, f));
+  contestants.push_back(
+      parmap_contestant("parmap generator_unordered", ra::generator_unordered, strict, f));
+  Throughput s{"strict",
+               "strict: batch_size = 1, pre_dispatch = 4, " +
+                   fmt("%.1f", calibration.measured_10us / 1e3) + " us tasks",
+               sizes.strict,
+               false,
+               {},
+               {}};
+#if PARMAP_HAVE_TBB
+  contestants.push_back(tbb_pipeline_contestant(f, 4, tbb::filter_mode::serial_in_order));
+  contestants.push_back(tbb_pipeline_contestant(f, 4, tbb::filter_mode::serial_out_of_order));
+  s.comparisons = {
+      {"parmap generator", "oneTBB pipeline, in-order sink, 4 tokens", 1.0},
+      {"parmap generator_unordered", "oneTBB pipeline, out-of-order sink, 4 tokens", 1.0}};
+#endif
+  s.rows = run_rounds(s.key, f, s.tasks, contestants, config.runs);
+  report_throughput(s, report);
+}
+
+// latency: consumer wake-up latency. Each task stamps steady_clock::now() just before it
+// returns; the consumer, doing nothing else, stamps its receipt. The difference is the
+// hand-off as the consumer sees it: for the ordered generator it includes waiting behind an
+// earlier task, and with automatic batches waiting for the rest of the result's batch.
+void section_latency(const Calibration& calibration, const Sizes& sizes, const Config& config,
+                     Report& report) {
+  std::fprintf(stderr, "[handoff] latency...\n");
+  const Spin work{calibration.steps_50us};
+  auto task = [work](std::int64_t i) { return Stamped{work(i), Clock::now()}; };
+  // A body runs `count` tasks, appends one latency (us) per result, returns the checksum.
+  struct Body {
+    std::string name;
+    bool ordered;
+    std::function<std::uint64_t(std::size_t, std::vector<double>&)> run;
+  };
+  auto parmap_body = [&](std::string name, auto mode, parmap::Options options) -> Body {
+    constexpr bool ordered = !std::same_as<decltype(mode), ra::generator_unordered_t>;
+    auto parallel = std::make_shared<parmap::Parallel<decltype(mode)>>(std::move(options), mode);
+    return {std::move(name), ordered,
+            [parallel, task](std::size_t count, std::vector<double>& out) {
+              Checksum sum(ordered);
+              for (auto&& s : (*parallel)(delayed_tasks(task, count))) {
+                const auto received = Clock::now();
+                out.push_back(micros(received - s.done));
+                sum.add(s.value);
+              }
+              return sum.value();
+            }};
+  };
+  std::vector<Body> bodies;
+  bodies.push_back(parmap_body("parmap generator, batch_size=1", ra::generator,
+                               {.n_jobs = n_jobs, .batch_size = 1}));
+  bodies.push_back(parmap_body("parmap generator_unordered, batch_size=1", ra::generator_unordered,
+                               {.n_jobs = n_jobs, .batch_size = 1}));
+  bodies.push_back(
+      parmap_body("parmap generator, automatic batches", ra::generator, {.n_jobs = n_jobs}));
+  bodies.push_back(parmap_body("parmap generator_unordered, automatic batches",
+                               ra::generator_unordered, {.n_jobs = n_jobs}));
+
+  const std::size_t n = sizes.latency;
+  Expected<Spin> expected(work);
+  auto run_checked = [&](const Body& b, std::size_t count, std::vector<double>& out) {
+    const std::size_t before = out.size();
+    const std::uint64_t sum = b.run(count, out);
+    if (sum != expected(count, b.ordered) || out.size() - before != count) {
+      throw std::runtime_error("latency: " + b.name + ": wrong or misordered results");
+    }
+  };
+  std::vector<double> scratch;
+  for (const Body& b : bodies) {  // warm-up
+    scratch.clear();
+    run_checked(b, std::max<std::size_t>(n / 10, 1), scratch);
+    settle();
+  }
+  std::vector<std::vector<double>> samples(bodies.size());      // every round's, pooled
+  std::vector<std::vector<double>> round_medians(bodies.size());  // one per round
+  for (auto& s : samples) s.reserve(n * static_cast<std::size_t>(config.runs));
+  scratch.reserve(n);
+  for (int round = 0; round < config.runs; ++round) {
+    for (std::size_t k = 0; k < bodies.size(); ++k) {
+      scratch.clear();
+      run_checked(bodies[k], n, scratch);
+      round_medians[k].push_back(median(scratch));
+      samples[k].insert(samples[k].end(), scratch.begin(), scratch.end());
+      settle();
+    }
+  }
+
+  std::printf(
+      "\n## latency: task stamped done -> consumer has the result, %.1f us tasks, %zu tasks\n\n",
+      calibration.measured_50us / 1e3, n);
+  std::printf(
+      "Percentiles over every result of every round; the last column is the range of the "
+      "per-round medians.\n\n");
+  Table table({"contestant", "samples", "median us", "p90 us", "p99 us", "max us",
+               "round medians min-max"},
+              "lrrrrrr");
+  std::vector<std::string> rows;
+  for (std::size_t k = 0; k < bodies.size(); ++k) {
+    const auto& s = samples[k];
+    const double p50 = percentile(s, 0.5), p90 = percentile(s, 0.9), p99 = percentile(s, 0.99),
+                 max = percentile(s, 1.0);
+    const Spread m = spread(round_medians[k]);
+    table.add({bodies[k].name, std::to_string(s.size()), fmt("%.1f", p50), fmt("%.1f", p90),
+               fmt("%.1f", p99), fmt("%.0f", max),
+               range_text(fmt("%.1f", m.min), fmt("%.1f", m.max))});
+    report.targets.push_back({"latency: " + bodies[k].name + ", median", p50, 5, false, " us"});
+    report.targets.push_back({"latency: " + bodies[k].name + ", p90", p90, 20, false, " us"});
+    rows.push_back(json_object({{"name", json_string(bodies[k].name)},
+                                {"samples", std::to_string(s.size())},
+                                {"median_us", json_number(p50)},
+                                {"p90_us", json_number(p90)},
+                                {"p99_us", json_number(p99)},
+                                {"max_us", json_number(max)},
+                                {"round_medians_us", json_numbers(round_medians[k])}}));
+  }
+  table.print();
+  std::fflush(stdout);
+  report.json.emplace_back(
+      "latency", json_object({{"task_ns", json_number(calibration.measured_50us)},
+                              {"tasks", std::to_string(n)},
+                              {"rows", json_array(rows)}}));
+}
+
+// hostage: 10 tasks, n_jobs = 2, pre_dispatch = 10, automatic batches; task 1 (0-based) sleeps,
+// the others return at once. A slow task must not hold finished results back:
+//  (a) generator_unordered: the 9 fast results should all arrive long before the sleeper
+//      returns. We take 9 results and break; leaving the loop destroys the range, which waits
+//      for the sleeping task (threads cannot be killed), so that is reported separately.
+//  (b) generator: results 2..9 come after task 1 in input order, but they finished long ago,
+//      so they should follow task 1's return immediately.
+void section_hostage(const Sizes& sizes, const Config& config, Report& report) {
+  std::fprintf(stderr, "[handoff] hostage...\n");
+  constexpr std::size_t n = 10;
+  constexpr std::size_t hostage = 1;  // the sleeper's input index
+  // The 9th-result threshold stays 100 ms in --quick, where the sleep is 200 ms.
+  constexpr double ninth_goal_ms = 100;
+  // "Immediately" for (b): a few wake-ups, far below the sleep.
+  constexpr double gap_goal_us = 1'000;
+  struct Task {
+    Clock::duration sleep;
+    Stamped operator()(std::int64_t i) const {
+      if (i == static_cast<std::int64_t>(hostage)) std::this_thread::sleep_for(sleep);
+      return {i, Clock::now()};
+    }
+  };
+  const Task slow{sizes.hostage_sleep};
+  const Task warm_up{Clock::duration::zero()};
+  const parmap::Options options{.n_jobs = n_jobs, .pre_dispatch = 10};
+  parmap::Parallel<ra::generator_unordered_t> unordered(options, ra::generator_unordered);
+  parmap::Parallel<ra::generator_t> ordered(options, ra::generator);
+
+  // (a) Returns {ms to the 9th result, hostage among the 9, ms to leave the loop}.
+  struct Unordered {
+    double ninth_ms = nan;
+    bool hostage_among = false;
+    double leave_ms = nan;
+  };
+  auto run_unordered = [&](const Task& task) {
+    Unordered out;
+    std::vector<bool> seen(n, false);
+    std::size_t received = 0;
+    const auto start = Clock::now();
+    for (auto&& [at, item] : unordered(delayed_tasks(task, n)).indexed()) {
+      if (at >= n || seen[at] || item.value != static_cast<std::int64_t>(at))
+        throw std::runtime_error("hostage: generator_unordered: wrong or repeated result");
+      seen[at] = true;
+      if (at == hostage) out.hostage_among = true;
+      if (++received == n - 1) {
+        out.ninth_ms = millis(Clock::now() - start);
+        break;  // the range's destruction waits for whatever still runs
+      }
+    }
+    out.leave_ms = millis(Clock::now() - start);
+    if (received != n - 1) throw std::runtime_error("hostage: generator_unordered: results lost");
+    return out;
+  };
+  // (b) Returns {max us from task 1's return to receipt of results 2..9, us to receive task 1}.
+  struct Ordered {
+    double max_gap_us = nan;
+    double hostage_receipt_us = nan;
+  };
+  auto run_ordered = [&](const Task& task) {
+    std::vector<Clock::time_point> receipt(n);
+    Clock::time_point hostage_done{};
+    std::size_t position = 0;
+    for (auto&& [at, item] : ordered(delayed_tasks(task, n)).indexed()) {
+      const auto now = Clock::now();
+      if (at != position || item.value != static_cast<std::int64_t>(position))
+        throw std::runtime_error("hostage: generator: result out of order");
+      receipt[position] = now;
+      if (at == hostage) hostage_done = item.done;
+      ++position;
+    }
+    if (position != n) throw std::runtime_error("hostage: generator: results lost");
+    Ordered out;
+    out.hostage_receipt_us = micros(receipt[hostage] - hostage_done);
+    out.max_gap_us = 0;
+    for (std::size_t k = hostage + 1; k < n; ++k)
+      out.max_gap_us = std::max(out.max_gap_us, micros(receipt[k] - hostage_done));
+    return out;
+  };
+
+  run_unordered(warm_up);
+  run_ordered(warm_up);
+  std::vector<double> ninth_ms, leave_ms, max_gap_us, hostage_receipt_us;
+  int hostage_among = 0;
+  const int runs = config.hostage_runs();
+  for (int round = 0; round < runs; ++round) {
+    const Unordered a = run_unordered(slow);
+    ninth_ms.push_back(a.ninth_ms);
+    leave_ms.push_back(a.leave_ms);
+    hostage_among += a.hostage_among ? 1 : 0;
+    settle();
+    const Ordered b = run_ordered(slow);
+    max_gap_us.push_back(b.max_gap_us);
+    hostage_receipt_us.push_back(b.hostage_receipt_us);
+    settle();
+  }
+
+  const double sleep_ms = millis(sizes.hostage_sleep);
+  std::printf(
+      "\n## hostage: 10 tasks, task 1 sleeps %.0f ms, the rest return at once; n_jobs = %d, "
+      "pre_dispatch = 10, automatic batches; %d round(s)\n\n",
+      sleep_ms, n_jobs, runs);
+  Table table({"measure", "median", "min-max", "target"}, "lrrr");
+  const Spread ninth = spread(ninth_ms), leave = spread(leave_ms), gap = spread(max_gap_us),
+               receipt = spread(hostage_receipt_us);
+  table.add({"(a) unordered: 9th result arrived, ms after the call", fmt("%.2f", ninth.median),
+             range_text(fmt("%.2f", ninth.min), fmt("%.2f", ninth.max)),
+             fmt("<= %.0f", ninth_goal_ms)});
+  table.add({"(a) unordered: task 1 among the 9 (rounds)",
+             std::to_string(hostage_among) + " of " + std::to_string(runs), "", "0"});
+  table.add({"(a) unordered: loop left (range destroyed), ms after the call",
+             fmt("%.1f", leave.median), range_text(fmt("%.1f", leave.min), fmt("%.1f", leave.max)),
+             "(waits for the sleeper)"});
+  table.add({"(b) ordered: task 1 received, us after it returned", fmt("%.1f", receipt.median),
+             range_text(fmt("%.1f", receipt.min), fmt("%.1f", receipt.max)), ""});
+  table.add({"(b) ordered: results 2..9 received, max us after task 1 returned",
+             fmt("%.1f", gap.median), range_text(fmt("%.1f", gap.min), fmt("%.1f", gap.max)),
+             fmt("<= %.0f", gap_goal_us)});
+  table.print();
+  std::fflush(stdout);
+  // Targets on the worst round: a hostage in any round is a hostage.
+  report.targets.push_back(
+      {"hostage (a): 9th unordered result, worst round", ninth.max, ninth_goal_ms, false, " ms"});
+  report.targets.push_back({"hostage (a): rounds with task 1 among the first 9 unordered results",
+                            static_cast<double>(hostage_among), 0, false, ""});
+  report.targets.push_back({"hostage (b): results 2..9 after task 1's return, max gap, worst round",
+                            gap.max, gap_goal_us, false, " us"});
+  report.json.emplace_back(
+      "hostage", json_object({{"sleep_ms", json_number(sleep_ms)},
+                              {"rounds", std::to_string(runs)},
+                              {"unordered_ninth_ms", json_numbers(ninth_ms)},
+                              {"unordered_hostage_among_rounds", std::to_string(hostage_among)},
+                              {"unordered_leave_ms", json_numbers(leave_ms)},
+                              {"ordered_hostage_receipt_us", json_numbers(hostage_receipt_us)},
+                              {"ordered_max_gap_us", json_numbers(max_gap_us)}}));
+}
+
+// tiny: 1,000,000 tasks of i * i. A hand-off per result would cost a hundred times the task;
+// this shows how far parmap's batching amortises it, next to oneTBB's parallel_for (which
+// splits an index range and writes in place) and its pipeline (one hand-off per item).
+void section_tiny(const Sizes& sizes, const Config& config, Report& report) {
+  std::fprintf(stderr, "[handoff] tiny...\n");
+  const Square f;
+  const parmap::Options automatic{.n_jobs = n_jobs};
+  std::vector<Contestant> contestants;
+  contestants.push_back(sequential_contestant(f));
+  contestants.push_back(parmap_contestant("parmap list", ra::list, automatic, f));
+  contestants.push_back(parmap_contestant("parmap generator", ra::generator, automatic, f));
+  contestants.push_back(
+      parmap_contestant("parmap generator_unordered", ra::generator_unordered, automatic, f));
+  Throughput s{"tiny", "tiny: i * i on an int64, automatic batches", sizes.tiny, false, {}, {}};
+#if PARMAP_HAVE_TBB
+  contestants.push_back(tbb_parallel_for_contestant(f));
+  contestants.push_back(tbb_pipeline_contestant(f, 4, tbb::filter_mode::serial_in_order));
+  contestants.push_back(tbb_pipeline_contestant(f, 4, tbb::filter_mode::serial_out_of_order));
+  s.comparisons = {
+      {"parmap list", "oneTBB parallel_for", 0.8},
+      {"parmap generator", "oneTBB pipeline, in-order sink, 4 tokens", 1.0},
+      {"parmap generator_unordered", "oneTBB pipeline, out-of-order sink, 4 tokens", 1.0}};
+#endif
+  s.rows = run_rounds(s.key, f, s.tasks, contestants, config.runs);
+  report_throughput(s, report);
+}
+
+// efficiency: 1 us and 50 us tasks with automatic batches; parallel efficiency = sequential
+// time / (2 x time): what is left of two cores once hand-offs and idling are paid.
+void section_efficiency(const Calibration& calibration, const Sizes& sizes, const Config& config,
+                        Report& report) {
+  struct Workload {
+    std::string key;
+    std::uint64_t steps;
+    double measured_ns;
+    std::size_t tasks;
+  };
+  const Workload workloads[] = {
+      {"efficiency_1us", calibration.steps_1us, calibration.measured_1us, sizes.efficiency_1us},
+      {"efficiency_50us", calibration.steps_50us, calibration.measured_50us,
+       sizes.efficiency_50us}};
+  constexpr double goal = 0.97;
+  for (const Workload& w : workloads) {
+    std::fprintf(stderr, "[handoff] %s...\n", w.key.c_str());
+    const Spin f{w.steps};
+    const parmap::Options automatic{.n_jobs = n_jobs};
+    std::vector<Contestant> contestants;
+    contestants.push_back(sequential_contestant(f));
+    contestants.push_back(parmap_contestant("parmap list", ra::list, automatic, f));
+    contestants.push_back(parmap_contestant("parmap generator", ra::generator, automatic, f));
+    contestants.push_back(
+        parmap_contestant("parmap generator_unordered", ra::generator_unordered, automatic, f));
+#if PARMAP_HAVE_TBB
+    contestants.push_back(tbb_parallel_for_contestant(f));
+#endif
+    Throughput s{w.key,
+                 "efficiency: " + fmt(w.measured_ns < 1e4 ? "%.2f" : "%.1f", w.measured_ns / 1e3) +
+                     " us tasks, automatic batches",
+                 w.tasks,
+                 true,
+                 {},
+                 {}};
+    s.rows = run_rounds(s.key, f, s.tasks, contestants, config.runs);
+    report_throughput(s, report);
+    for (const char* mode : {"parmap list", "parmap generator", "parmap generator_unordered"}) {
+      report.targets.push_back({w.key + ": " + mode + " parallel efficiency",
+                                100 * s.efficiency_of(*s.find(mode)), 100 * goal, true, "%"});
+    }
+  }
+}
+
+// The 1-minute load average, so a report shows how busy the machine was; NaN if unknown.
+double load_average() {
+  std::ifstream file("/proc/loadavg");
+  double load = nan;
+  file >> load;
+  return load;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) try {
+  const Config config = parse_args(argc, argv);
+  const Sizes sizes = config.quick ? Sizes::quick() : Sizes{};
+  Report report;
+  report.quick = config.quick;
+
+#if PARMAP_HAVE_TBB
+  const std::string tbb = std::string("oneTBB ") + TBB_VERSION_STRING;
+  const tbb::global_control tbb_threads(tbb::global_control::max_allowed_parallelism, n_jobs);
+#else
+  const std::string tbb = "absent: its rows and the ratios against it are omitted";
+#endif
+#ifdef NDEBUG
+  const bool asserts = false;
+#else
+  const bool asserts = true;
+#endif
+
+  const double load_before = load_average();
+  std::fprintf(stderr, "[handoff] calibrating...\n");
+  const Calibration calibration = calibrate();
+
+  std::printf("# parmap hand-off benchmark%s\n\n",
+              config.quick ? " (--quick: counts too small for conclusions, figures indicative)"
+                           : "");
+  std::printf("`%s`\n\n", config.command_line.c_str());
+  std::printf("- machine: %u hardware threads, load average (1 min) at start %s\n",
+              std::thread::hardware_concurrency(), fmt("%.2f", load_before).c_str());
+  std::printf("- parallel contestants: n_jobs = %d; peer: %s\n", n_jobs, tbb.c_str());
+  std::printf("- build: %s\n",
+              asserts ? "asserts ON (not a Release build: numbers not representative)"
+                      : "NDEBUG (Release)");
+  std::printf("- rounds: %d, interleaved; figures are medians, min-max across rounds beside them\n",
+              config.runs);
+  std::printf(
+      "- calibration: %.3f ns per spin step; 1 us = %llu steps (%.2f us measured), 10 us = %llu "
+      "(%.2f us), 50 us = %llu (%.1f us)\n",
+      calibration.ns_per_step, static_cast<unsigned long long>(calibration.steps_1us),
+      calibration.measured_1us / 1e3, static_cast<unsigned long long>(calibration.steps_10us),
+      calibration.measured_10us / 1e3, static_cast<unsigned long long>(calibration.steps_50us),
+      calibration.measured_50us / 1e3);
+  std::fflush(stdout);
+
+  if (config.wants("strict")) section_strict(calibration, sizes, config, report);
+  if (config.wants("latency")) section_latency(calibration, sizes, config, report);
+  if (config.wants("hostage")) section_hostage(sizes, config, report);
+  if (config.wants("tiny")) section_tiny(sizes, config, report);
+  if (config.wants("efficiency")) section_efficiency(calibration, sizes, config, report);
+
+  const double load_after = load_average();
+  std::printf("\n## Targets\n\n");
+  std::printf("load average (1 min) at end: %s\n\n", fmt("%.2f", load_after).c_str());
+  for (const Target& t : report.targets) {
+    const std::string status = config.quick ? std::string("indicative (quick): ") +
+                                                  (t.met() ? "met" : "not met")
+                               : t.met()    ? "met"
+                                            : "**not met**";
+    std::printf("- %s: %s%s (goal %s %s%s): %s\n", t.what.c_str(), fmt("%.3g", t.value).c_str(),
+                t.unit.c_str(), t.at_least ? ">=" : "<=", fmt("%.3g", t.goal).c_str(),
+                t.unit.c_str(), status.c_str());
+  }
+  std::fflush(stdout);
+
+  if (!config.json_path.empty()) {
+    std::vector<std::string> targets;
+    for (const Target& t : report.targets) {
+      targets.push_back(json_object({{"target", json_string(t.what)},
+                                     {"value", json_number(t.value)},
+                                     {"goal", json_number(t.goal)},
+                                     {"at_least", json_bool(t.at_least)},
+                                     {"met", json_bool(t.met())}}));
+    }
+    std::vector<std::pair<std::string, std::string>> doc = {
+        {"command", json_string(config.command_line)},
+        {"quick", json_bool(config.quick)},
+        {"runs", std::to_string(config.runs)},
+        {"n_jobs", std::to_string(n_jobs)},
+        {"tbb", json_string(tbb)},
+        {"asserts", json_bool(asserts)},
+        {"load_average_start", json_number(load_before)},
+        {"load_average_end", json_number(load_after)},
+        {"ns_per_spin_step", json_number(calibration.ns_per_step)},
+        {"task_1us_ns", json_number(calibration.measured_1us)},
+        {"task_10us_ns", json_number(calibration.measured_10us)},
+        {"task_50us_ns", json_number(calibration.measured_50us)}};
+    for (auto& section : report.json) doc.push_back(std::move(section));
+    doc.emplace_back("targets", json_array(targets));
+    std::ofstream out(config.json_path);
+    out << json_object(doc) << "\n";
+    if (!out) {
+      std::fprintf(stderr, "handoff: cannot write %s\n", config.json_path.c_str());
+      return 1;
+    }
+  }
+  return 0;
+} catch (const std::exception& e) {
+  std::fprintf(stderr, "handoff: %s\n", e.what());
+  return 1;
+}
