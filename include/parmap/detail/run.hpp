@@ -69,20 +69,7 @@ class Run final : public ResultSource<stored_result_t<task_t<View>, Collect>> {
 
   // Single-pass inputs: the batch holds the tasks read for it, constructed by the reader
   // and destroyed by the chunk's runner once run (or at the end, never run).
-  struct StoredTasks {
-    ~StoredTasks() {
-      if (tasks != nullptr) std::allocator<Task>().deallocate(tasks, capacity);
-    }
-    void reserve(std::size_t n) {
-      if (n <= capacity) return;
-      Task* bigger = std::allocator<Task>().allocate(n);
-      if (tasks != nullptr) std::allocator<Task>().deallocate(tasks, capacity);
-      tasks = bigger;
-      capacity = n;
-    }
-    Task* tasks = nullptr;
-    std::size_t capacity = 0;
-  };
+  using StoredTasks = RawArray<Task>;
   struct NoTasks {};
   struct Slot : ResultSlot<R> {
     [[no_unique_address]] std::conditional_t<in_place, NoTasks, StoredTasks> stored;
@@ -112,12 +99,12 @@ class Run final : public ResultSource<stored_result_t<task_t<View>, Collect>> {
     if constexpr (in_place) {
       const auto total = static_cast<std::size_t>(std::ranges::size(input_));
       read = first < total ? std::min(want, total - first) : 0;
-      slot.reserve_results(read);
+      slot.results.reserve(read);
     } else {
       slot.stored.reserve(want);
-      slot.reserve_results(want);
+      slot.results.reserve(want);
       while (read < want && *it_ != std::ranges::end(input_)) {
-        ::new (static_cast<void*>(slot.stored.tasks + read)) Task(**it_);
+        ::new (static_cast<void*>(slot.stored.data() + read)) Task(**it_);
         ++read;
         ++*it_;
       }
@@ -128,7 +115,7 @@ class Run final : public ResultSource<stored_result_t<task_t<View>, Collect>> {
   // whatever happens.
   void construct(Slot& slot, std::size_t k) {
     const std::size_t index = slot.first_index + k;
-    R* where = slot.results + k;
+    R* where = slot.results.data() + k;
     if constexpr (in_place) {
       using Ref = std::ranges::range_reference_t<View>;
       Ref ref = (*it_)[static_cast<std::iter_difference_t<std::ranges::iterator_t<View>>>(index)];
@@ -139,7 +126,7 @@ class Run final : public ResultSource<stored_result_t<task_t<View>, Collect>> {
         construct_from(where, index, std::move(ref));
       }
     } else {
-      Task& task = slot.stored.tasks[k];
+      Task& task = slot.stored.data()[k];
       struct Free {
         Task* t;
         ~Free() { std::destroy_at(t); }
@@ -187,7 +174,7 @@ class Run final : public ResultSource<stored_result_t<task_t<View>, Collect>> {
   void replace_with_error(SlotBase& base, std::size_t k, std::exception_ptr error) override {
     if constexpr (Collect) {
       auto& slot = static_cast<Slot&>(base);
-      R* where = slot.results + k;
+      R* where = slot.results.data() + k;
       std::destroy_at(where);
       ::new (static_cast<void*>(where)) R(slot.first_index + k, std::move(error));
     }
@@ -196,12 +183,12 @@ class Run final : public ResultSource<stored_result_t<task_t<View>, Collect>> {
   void drop_tasks(SlotBase& base, std::size_t begin, std::size_t end) noexcept override {
     if constexpr (!in_place) {
       auto& slot = static_cast<Slot&>(base);
-      for (std::size_t k = begin; k < end; ++k) std::destroy_at(slot.stored.tasks + k);
+      for (std::size_t k = begin; k < end; ++k) std::destroy_at(slot.stored.data() + k);
     }
   }
 
   void destroy_result(SlotBase& base, std::size_t k) noexcept override {
-    std::destroy_at(static_cast<Slot&>(base).results + k);
+    std::destroy_at(static_cast<Slot&>(base).results.data() + k);
   }
 
   View input_;  // read under RunCore::input_mutex_ (single-pass) or in place (indexable)

@@ -141,31 +141,42 @@ struct SlotBase {
   }
 };
 
+// Uninitialised storage for up to `capacity` objects of type T, which its owner constructs
+// and destroys in place one by one; this class only owns the memory. Not thread-safe.
+template <class T>
+class RawArray {
+ public:
+  RawArray() = default;
+  RawArray(const RawArray&) = delete;  // runners hold pointers into it
+  RawArray& operator=(const RawArray&) = delete;
+  ~RawArray() {
+    if (data_ != nullptr) std::allocator<T>().deallocate(data_, capacity_);
+  }
+
+  // Makes room for n objects; only when none is alive.
+  void reserve(std::size_t n) {
+    if (n <= capacity_) return;
+    T* bigger = std::allocator<T>().allocate(n);
+    if (data_ != nullptr) std::allocator<T>().deallocate(data_, capacity_);
+    data_ = bigger;
+    capacity_ = n;
+  }
+
+  [[nodiscard]] T* data() const noexcept { return data_; }
+
+ private:
+  T* data_ = nullptr;
+  std::size_t capacity_ = 0;
+};
+
 // A batch's results, in storage the run constructs into in place (one result per task, in
 // any order within the batch) and destroys one by one as the consumer takes them.
 template <class R>
 struct ResultSlot : SlotBase {
-  ResultSlot() = default;
-  ResultSlot(const ResultSlot&) = delete;
-  ResultSlot& operator=(const ResultSlot&) = delete;
-  ~ResultSlot() override {
-    if (results != nullptr) std::allocator<R>().deallocate(results, result_capacity);
-  }
-
-  // Makes room for n results; only when no result is alive.
-  void reserve_results(std::size_t n) {
-    if (n <= result_capacity) return;
-    R* bigger = std::allocator<R>().allocate(n);
-    if (results != nullptr) std::allocator<R>().deallocate(results, result_capacity);
-    results = bigger;
-    result_capacity = n;
-  }
-
   // Result i of the batch, once published and until taken.
-  R& result(std::size_t i) noexcept { return results[i]; }
+  R& result(std::size_t i) noexcept { return results.data()[i]; }
 
-  R* results = nullptr;  // uninitialised storage for size results
-  std::size_t result_capacity = 0;
+  RawArray<R> results;  // storage for size results
 };
 
 // Pauses the CPU briefly inside a spin loop (lets the sibling hyper-thread run and saves
