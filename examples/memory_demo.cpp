@@ -17,8 +17,6 @@
 // It prints each run's peak memory growth, wall time and the bound parmap promises, a
 // summary table, and writes two SVG figures and the samples as CSV into --out DIR.
 
-#include <unistd.h>  // isatty, fileno: progress bar or plain lines
-
 #include <algorithm>     // std::max, std::all_of
 #include <atomic>        // std::atomic: live-result counter, the floor's task counter
 #include <charconv>      // std::from_chars: option values
@@ -28,8 +26,6 @@
 #include <cstdio>        // std::printf, std::fprintf, std::fflush: the report
 #include <filesystem>    // std::filesystem: the output folder
 #include <fstream>       // std::ofstream: CSV and SVG files
-#include <functional>    // std::function: the progress callback
-#include <mutex>         // std::mutex: the console, shared by the consumer and the workers
 #include <optional>      // std::optional: options not given, readings /proc may not give
 #include <ranges>        // std::views::iota, std::views::transform: the task range
 #include <string>        // std::string
@@ -46,6 +42,7 @@
 #include <parmap/parmap.hpp>
 
 #include "support/memory_monitor.hpp"
+#include "support/progress_console.hpp"
 #include "support/svg_plot.hpp"
 
 namespace {
@@ -305,155 +302,14 @@ milliseconds task_sleep(const Config& c, bool delayed, std::size_t i) {
 auto make_tasks(const Config& c, bool delayed) {
   return std::views::iota(std::size_t{0}, c.tasks) |
          std::views::transform([&c, delayed](std::size_t i) {
-           // &return_big_object, not the bare name: with a function reference, GCC 12 warns
-           // (-Wnonnull-compare) about delayed()'s null check.
-           return parmap::delayed(&return_big_object)(i, task_sleep(c, delayed, i), c.elements());
+           return parmap::delayed(return_big_object)(i, task_sleep(c, delayed, i), c.elements());
          });
 }
 
 // --- Console: dots, progress bar or lines ----------------------------------------------------
+// (demo_console::Console, in support/progress_console.hpp.)
 
-// What the user sees while a run goes: the accumulator's "." per result (joblib's), and
-// progress from parmap's Options::progress callback: a bar redrawn in place when stderr is a
-// terminal, a plain line at each quarter otherwise. When the bar and the dots would share one
-// terminal, the bar's "summed" count stands in for the dots.
-//
-// Thread safety: every member may be called from any thread (the progress callback runs on
-// parmap's workers, dot() on the consumer); one mutex serialises them.
-class Console {
- public:
-  Console() : bar_(isatty(fileno(stderr)) != 0), dots_(!(bar_ && isatty(fileno(stdout)) != 0)) {}
-
-  void set_memory_probe(std::function<std::int64_t()> probe) { probe_ = std::move(probe); }
-
-  void begin_run(std::string tag, std::size_t total) {
-    std::lock_guard lock(mutex_);
-    tag_ = std::move(tag);
-    total_ = total;
-    done_ = 0;
-    summed_ = 0;
-    next_quarter_ = 1;
-    start_ = Clock::now();
-    last_draw_ = {};
-    row_open_ = false;
-  }
-
-  // joblib's "Accumulate results:" line, then the dots.
-  void begin_accumulating() {
-    std::lock_guard lock(mutex_);
-    if (bar_) clear_bar_locked();
-    std::fputs("Accumulate results:", stdout);
-    if (dots_) {
-      row_open_ = true;
-    } else {
-      std::fputc('\n', stdout);
-    }
-    std::fflush(stdout);
-    if (bar_) draw_bar_locked(true);
-  }
-
-  // The callback given to parmap::Options::progress.
-  std::function<void(const parmap::Progress&)> progress_callback() {
-    return [this](const parmap::Progress& p) { tasks_done(p.completed, p.done); };
-  }
-
-  void tasks_done(std::size_t completed, bool final) {
-    std::lock_guard lock(mutex_);
-    done_ = std::max(done_, completed);
-    if (bar_) {
-      draw_bar_locked(final);
-    } else {
-      while (total_ > 0 && next_quarter_ <= 4 && done_ * 4 >= next_quarter_ * total_) {
-        ++next_quarter_;
-        print_line_locked();
-      }
-    }
-  }
-
-  // The accumulator summed one result.
-  void dot() {
-    std::lock_guard lock(mutex_);
-    ++summed_;
-    if (dots_) {
-      if (!row_open_) {
-        std::fputs("                   ", stdout);  // under the "Accumulate results:" dots
-        row_open_ = true;
-      }
-      std::fputc('.', stdout);
-      std::fflush(stdout);
-    }
-    if (bar_) draw_bar_locked(false);
-  }
-
-  // Ends the dot row and the bar: what follows is the run's report.
-  void end_run() {
-    std::lock_guard lock(mutex_);
-    if (bar_) {
-      draw_bar_locked(true);
-      std::fputc('\n', stderr);
-      std::fflush(stderr);
-    }
-    if (row_open_) {
-      std::fputc('\n', stdout);
-      row_open_ = false;
-    }
-    std::fflush(stdout);
-  }
-
- private:
-  // At most about 50 columns, so that the bar fits an 80-column terminal (a wrapped line
-  // cannot be redrawn with \r).
-  std::string status_locked() const {
-    const double s = std::chrono::duration<double>(Clock::now() - start_).count();
-    const double mb = probe_ ? static_cast<double>(probe_()) / mb_bytes : 0.0;
-    char buf[160];
-    std::snprintf(buf, sizeof buf, "%3zu/%zu done, %3zu summed, %5.1f s, RSS %+5.0f MB", done_,
-                  total_, summed_, s, mb);
-    return buf;
-  }
-
-  void print_line_locked() {
-    // A line of its own: close the dot row first (stdout and stderr may be one file).
-    if (row_open_) {
-      std::fputc('\n', stdout);
-      std::fflush(stdout);
-      row_open_ = false;
-    }
-    std::fprintf(stderr, "  [%s] %s\n", tag_.c_str(), status_locked().c_str());
-    std::fflush(stderr);
-  }
-
-  void clear_bar_locked() {
-    std::fputs("\r\x1b[K", stderr);
-    std::fflush(stderr);
-  }
-
-  void draw_bar_locked(bool force) {
-    const auto now = Clock::now();
-    if (!force && now - last_draw_ < milliseconds(50)) return;  // at most 20 redraws a second
-    last_draw_ = now;
-    constexpr int width = 20;
-    const int filled = total_ == 0 ? 0 : static_cast<int>(width * done_ / total_);
-    std::string bar(static_cast<std::size_t>(width), ' ');
-    for (int i = 0; i < filled; ++i) bar[static_cast<std::size_t>(i)] = '#';
-    std::fprintf(stderr, "\r  [%s] %s\x1b[K", bar.c_str(), status_locked().c_str());
-    std::fflush(stderr);
-  }
-
-  const bool bar_;   // stderr is a terminal
-  const bool dots_;  // print the dots (not when they would share the terminal with the bar)
-  std::function<std::int64_t()> probe_;  // set before the first run; read-only afterwards
-
-  std::mutex mutex_;
-  std::string tag_;               // guarded by mutex_
-  std::size_t total_ = 0;         // guarded by mutex_
-  std::size_t done_ = 0;          // guarded by mutex_
-  std::size_t summed_ = 0;        // guarded by mutex_
-  std::size_t next_quarter_ = 1;  // guarded by mutex_
-  bool row_open_ = false;         // a dot row is open on stdout; guarded by mutex_
-  Clock::time_point start_;       // guarded by mutex_
-  Clock::time_point last_draw_;   // guarded by mutex_
-};
+using demo_console::Console;
 
 // True when every element is 0 + 1 + ... + (tasks - 1): each task was summed exactly once.
 bool sum_is_correct(const std::vector<double>& sum, std::size_t tasks) {
@@ -546,7 +402,8 @@ std::string format_bytes(std::int64_t bytes) {
 class Demo {
  public:
   explicit Demo(Config config) : c_(std::move(config)), monitor_(sample_period) {
-    console_.set_memory_probe([this] { return monitor_.current_growth(); });
+    console_.set_memory_probe(
+        [this] { return static_cast<double>(monitor_.current_growth()) / mb_bytes; });
   }
   Demo(const Demo&) = delete;  // the monitor and the console callback hold `this`
   Demo& operator=(const Demo&) = delete;

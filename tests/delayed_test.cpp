@@ -8,7 +8,7 @@
 #include <parmap/parmap.hpp>
 
 #include <cstring>      // std::strlen: an array argument decays to a pointer
-#include <functional>   // std::function: an empty one is rejected
+#include <functional>   // std::function: an empty one is rejected; std::ref
 #include <memory>       // std::unique_ptr: a move-only argument
 #include <ranges>       // std::views::iota, transform
 #include <stdexcept>    // std::invalid_argument
@@ -148,4 +148,31 @@ TEST_CASE("a task can be called repeatedly as an lvalue", "[delayed]") {
   CHECK(first == second);
   CHECK(first.at(11) == 22);
   for (auto& t : tasks) CHECK(t() % 2 == 0);
+}
+
+TEST_CASE("std::ref passes an argument itself, to a parameter taken by non-const reference",
+          "[delayed]") {
+  parmap_test::Watchdog watchdog("std::ref passes an argument itself");
+  int counter = 1;
+  auto task = parmap::delayed([](int& x) { return ++x; })(std::ref(counter));
+  CHECK(std::move(task)() == 2);
+  CHECK(counter == 2);
+
+  // A move-only function object: moved into delayed, or shared through std::ref.
+  auto scale = [factor = std::make_unique<int>(3)](int x) { return *factor * x; };
+  CHECK(parmap::delayed(std::ref(scale))(2)() == 6);
+  CHECK(parmap::delayed(std::move(scale))(5)() == 15);
+}
+
+TEST_CASE("a task f cannot run is not invocable, rather than a hard error", "[delayed]") {
+  // What lets a Parallel call stay quiet about such a task: delayed has already said why,
+  // where the task was made (tests/compile_fail/delayed_*.cpp check that message).
+  using Bad = parmap::detail::DelayedCall<int (*)(int&), int>;
+  static_assert(!std::is_invocable_v<Bad&&>);
+  static_assert(std::is_invocable_v<Bad&>);  // an lvalue task passes its stored int as int&
+  static_assert(!std::is_invocable_v<const Bad&>);
+  static_assert(parmap::detail::is_delayed_call_v<Bad>);
+  static_assert(parmap::detail::is_delayed_call_v<const Bad&>);
+  static_assert(!parmap::detail::is_delayed_call_v<int (*)()>);
+  SUCCEED("checked at compile time");
 }

@@ -82,22 +82,28 @@ struct Options {
   // CPUs (the default), -2 all but one. 1 runs every task in the calling thread. 0 is an
   // error.
   int n_jobs = -1;
-  // The window of the generator modes: at most this many batches are running or
-  // finished-but-not-yet-consumed. Default 2 * n_jobs. return_as::list keeps every result
+  // The window of the generator modes: at most this many batches are running or hold results
+  // the consumer has not taken. Default 2 * n_jobs. return_as::list keeps every result
   // anyway, so it is validated there but bounds nothing.
   PreDispatch pre_dispatch{};
   // Tasks per batch; the window counts batches, so batch_size = 1 makes it a bound on tasks.
   BatchSize batch_size{};
-  // Progress lines on stderr, joblib style: "[Parallel(n_jobs=2)]: Done  16 tasks | elapsed:
-  // 1.6s". 0 (the default) prints nothing; 1-9 print after 1, 2, 4, 8, ... tasks and at
-  // the end; 10 and more print after every batch.
+  // Progress lines on stderr, joblib style: "[Parallel(n_jobs=2)]: Done   16 out of  150 |
+  // elapsed:     1.6s". 0 (the default) prints nothing. 1-9 print a line when the count of
+  // finished tasks reaches or passes 1, 2, 4, 8, ..., showing the count reached (tasks are
+  // counted a run of them at a time, so 1, 3, 7, ... is typical; one line per progress report
+  // at most, however many of those numbers it passes); 10 and more print a line at every
+  // report. A run that reaches its end then prints one last line, marked " finished", which
+  // says the total; a report that reaches the total prints no line of its own, so the total
+  // shows once. (With an input of unknown size a line cannot know it is the last, and the
+  // finished line may repeat its count.)
   int verbose = 0;
-  // Called as batches finish, on the thread that ran the batch (a worker, or the calling
-  // thread at n_jobs = 1), and once more with done = true on the consumer's thread when the
-  // run reaches its end. Calls never overlap and `completed` never goes down: a batch's
-  // report that would arrive after a newer count is skipped (so is one that would come
-  // after the final done report). It must not
-  // throw; a slow callback slows the worker that calls it.
+  // Called as threads finish runs of tasks, on the thread that ran them (a worker, or the
+  // consumer's thread when it ran tasks itself while waiting), and once more with done = true
+  // on the consumer's thread when the run reaches its end. Calls never overlap and
+  // `completed` never goes down: a report that would arrive after a newer count is skipped
+  // (so is one that would come after the final done report). A callback that throws fails the
+  // run like a task's exception; a slow callback slows the thread that calls it.
   std::function<void(const Progress&)> progress{};
   // Per-task time limit, counted from the moment each task starts. A task that exceeds it
   // is asked to stop through its stop token and fails with parmap::TimeoutError (failing the

@@ -1,4 +1,5 @@
 // expect: f cannot be called with these arguments
+// expect-first-error: f cannot be called with these arguments
 // delayed(f)(args...) checks the arguments when the task is made, not when it runs.
 #include <parmap/parmap.hpp>
 

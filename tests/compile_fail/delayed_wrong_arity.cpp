@@ -1,4 +1,5 @@
 // expect: f cannot be called with these arguments
+// expect-first-error: f cannot be called with these arguments
 // Too many arguments are refused the same way.
 #include <parmap/parmap.hpp>
 

@@ -58,14 +58,21 @@ class ProgressReporter {
   }
 
  private:
+  // Verbose lines: one when the count reaches or passes the next power of two (1, 2, 4,
+  // 8, ...), showing the count reached (a report may count several tasks: 1, 3, 7 is
+  // typical), at most one per report however many powers it passes; with verbose >= 10, one
+  // per report. The final line always prints, marked " finished". A periodic line that would
+  // show the known total is left out: the final line says the same, so it would print twice.
+  // (Without a total, a periodic line cannot know it is the last; the final line may repeat
+  // its count.)
   void emit(std::size_t completed, bool done) {
     const Progress progress{completed, total_, std::chrono::steady_clock::now() - start_, done};
     if (callback_) callback_(progress);
-    if (verbose_ > 0 && (done || verbose_ >= 10 || completed >= next_line_)) {
-      // Lines at 1, 2, 4, 8, ... tasks keep long runs readable; verbose >= 10 prints all.
-      while (next_line_ <= completed) next_line_ *= 2;
-      print(progress);
-    }
+    if (verbose_ <= 0) return;
+    const bool due = completed >= next_line_;
+    while (next_line_ <= completed) next_line_ *= 2;
+    const bool says_total = total_ && completed == *total_;
+    if (done || ((due || verbose_ >= 10) && !says_total)) print(progress);
   }
 
   void print(const Progress& p) const {
@@ -87,7 +94,7 @@ class ProgressReporter {
 
   std::mutex mutex_;           // serialises the reports
   std::size_t last_ = 0;       // guarded by mutex_
-  std::size_t next_line_ = 1;  // guarded by mutex_
+  std::size_t next_line_ = 1;  // the next power of two to print a line at; guarded by mutex_
 };
 
 }  // namespace parmap::detail

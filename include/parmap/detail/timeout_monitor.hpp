@@ -8,7 +8,15 @@
 #include <stop_token>          // std::stop_source: the late task's stop request
 #include <system_error>        // std::system_error: a thread the system refuses
 #include <thread>              // std::jthread: the monitor thread
+#include <utility>             // std::exchange
 #include <vector>              // std::vector: tasks being watched
+
+#if defined(__unix__) || defined(__APPLE__)
+#include <pthread.h>  // pthread_atfork: a forked child gets a monitor of its own
+#define PARMAP_TIMEOUT_MONITOR_ATFORK 1
+#else
+#define PARMAP_TIMEOUT_MONITOR_ATFORK 0
+#endif
 
 namespace parmap::detail {
 
@@ -23,6 +31,13 @@ namespace parmap::detail {
 // Callers guarantee: a client's Watches end before the client does.
 // Guarantees: a report for a client completes before that client's destructor returns, so
 // on_timeout never runs on a run that is gone.
+//
+// fork(): the child of a process whose monitor exists gets a new monitor, made and started by
+// its first run with a timeout, and stopped at the child's exit like the parent's. The
+// child's copy of the parent's monitor is abandoned, never used or destroyed: its thread does
+// not exist in the child, and its mutex and condition variables may be in any state. A
+// Parallel or result range inherited across fork() is unusable in the child (its workers, and
+// the monitor its Clients and Watches name, are the parent's); the child must make its own.
 class TimeoutMonitor {
  public:
   using Clock = std::chrono::steady_clock;
@@ -104,10 +119,80 @@ class TimeoutMonitor {
   TimeoutMonitor& operator=(const TimeoutMonitor&) = delete;
   ~TimeoutMonitor() = default;  // thread_ (declared last) stops and joins first
 
+  // The process's monitor, made on first use. Blocks briefly on the owner's lock.
   static TimeoutMonitor& instance() {
-    static TimeoutMonitor monitor;
-    return monitor;
+    static Owner owner;
+    std::lock_guard lock(owner.mutex);
+    if (owner.current == nullptr) owner.current = new TimeoutMonitor;
+    return *owner.current;
   }
+
+  // Owns the process's monitor: instance() makes it, exit destroys it (which stops and joins
+  // its thread). A child process abandons the monitor it inherited (see fork() above) and
+  // makes a new one on first use, so it never waits for, or joins, a thread that exists only
+  // in its parent.
+  //
+  // Why a new monitor rather than the old one reset: the old one's mutex may be locked and
+  // its condition variables may have waiters, by threads the child does not have, and POSIX
+  // offers no way to make a condition variable consistent again in the child (glibc's
+  // signalling may wait for such waiters; condition_variable_any also hides a mutex of its
+  // own). The fork handlers below hold only the owner's mutex across fork(), so the child
+  // sees `current` as no thread was changing it; nothing else of the parent's monitor is
+  // touched in the child.
+  struct Owner {
+    Owner() {
+#if PARMAP_TIMEOUT_MONITOR_ATFORK
+      owner_ = this;  // for the fork handlers, which take no argument
+      // Registered once per process, before any monitor exists; children inherit it.
+      if (const int rc =
+              ::pthread_atfork(&before_fork, &after_fork_in_parent, &after_fork_in_child);
+          rc != 0) {
+        owner_ = nullptr;
+        throw std::system_error(rc, std::generic_category(),
+                                "parmap: could not register the timeout monitor's fork handler");
+      }
+#endif
+    }
+    Owner(const Owner&) = delete;
+    Owner& operator=(const Owner&) = delete;
+    // At exit: stops and joins this process's monitor thread.
+    ~Owner() {
+#if PARMAP_TIMEOUT_MONITOR_ATFORK
+      owner_ = nullptr;  // a fork after this (from another exit handler) has nothing to do
+#endif
+      delete current;
+    }
+
+#if PARMAP_TIMEOUT_MONITOR_ATFORK
+    // Run by fork() in the forking thread, around the fork: the owner's mutex is held across
+    // it, so no thread is inside instance() when the child's copy of memory is taken.
+    static void before_fork() noexcept {
+      if (owner_ != nullptr) owner_->mutex.lock();
+    }
+    static void after_fork_in_parent() noexcept {
+      if (owner_ != nullptr) owner_->mutex.unlock();
+    }
+    // In the child, single-threaded: abandons the inherited monitor (kept reachable on a
+    // list, so a leak checker does not report it at exit) and unlocks the mutex that
+    // before_fork locked in the parent.
+    static void after_fork_in_child() noexcept {
+      if (owner_ == nullptr) return;
+      Owner& owner = *owner_;
+      if (owner.current != nullptr) {
+        owner.current->next_abandoned_ = owner.abandoned;
+        owner.abandoned = std::exchange(owner.current, nullptr);
+      }
+      owner.mutex.unlock();
+    }
+    static inline Owner* owner_ = nullptr;  // the one Owner, once made; set before forks
+#endif
+
+    std::mutex mutex;
+    TimeoutMonitor* current = nullptr;  // this process's monitor; guarded by mutex
+    // Monitors inherited across fork() (one per generation), linked by next_abandoned_;
+    // written only by after_fork_in_child, while the child has a single thread.
+    TimeoutMonitor* abandoned = nullptr;
+  };
 
   void start() {
     std::lock_guard lock(mutex_);
@@ -126,7 +211,6 @@ class TimeoutMonitor {
   };
 
   void watch(const std::stop_token& stop) {
-    std::vector<Late> late;
     std::unique_lock lock(mutex_);
     while (!stop.stop_requested()) {
       auto deadline = Clock::time_point::max();
@@ -145,20 +229,20 @@ class TimeoutMonitor {
         if (!w->expired_ && w->deadline_ <= now) {
           w->expired_ = true;
           ++w->client_.reporting_;  // keeps the client (and its run) alive until reported
-          late.push_back({w->index_, w->stop_, &w->client_});
+          late_.push_back({w->index_, w->stop_, &w->client_});
         }
       }
-      if (late.empty()) continue;
+      if (late_.empty()) continue;
       // Outside the lock: request_stop runs the task's stop callbacks, on_timeout takes the
       // run's locks, and tasks must be able to finish their watches meanwhile.
       lock.unlock();
-      for (Late& l : late) {
+      for (Late& l : late_) {
         l.stop.request_stop();
         l.client->on_timeout_(l.client->context_, l.index);
       }
       lock.lock();
-      for (const Late& l : late) --l.client->reporting_;
-      late.clear();
+      for (const Late& l : late_) --l.client->reporting_;
+      late_.clear();
       reported_.notify_all();
     }
   }
@@ -168,7 +252,12 @@ class TimeoutMonitor {
   std::condition_variable reported_;  // predicate: a client's reporting_ == 0
   std::vector<Watch*> watches_;       // running tasks; guarded by mutex_
   bool changed_ = false;              // a watch was added since the last scan; mutex_
-  std::jthread thread_;               // started once, under mutex_; last member
+  // The tasks being reported; only the monitor thread touches it. A member rather than a
+  // local of watch(): a forked child has no monitor thread, and a leak checker there sees
+  // what only that thread's stack pointed to as leaked; the abandoned monitor keeps it.
+  std::vector<Late> late_;
+  TimeoutMonitor* next_abandoned_ = nullptr;  // Owner::abandoned's list (see there)
+  std::jthread thread_;                       // started once, under mutex_; last member
 };
 
 }  // namespace parmap::detail
