@@ -22,81 +22,54 @@
 // peer's (>1: parmap is faster). oneTBB rows, and the ratios that need them, are compiled in
 // only when the build found oneTBB (PARMAP_HAVE_TBB).
 
-#include <algorithm>    // std::sort, std::min, std::max, std::ranges::find, std::ranges::minmax
+#include <algorithm>    // std::min, std::max, std::ranges::minmax
 #include <array>        // std::array: the section names
 #include <chrono>       // std::chrono::steady_clock: every timing and stamp
 #include <cstdint>      // std::int64_t, std::uint64_t: task inputs, results, checksums
-#include <cstdio>       // std::printf, std::snprintf, std::fprintf: the report
-#include <cstdlib>      // std::strtol, std::exit
+#include <cstdio>       // std::printf, std::fprintf: the report
 #include <exception>    // std::exception: reported by main
-#include <fstream>      // std::ifstream (/proc/loadavg), std::ofstream (--json)
 #include <functional>   // std::function: contestants' bodies
 #include <limits>       // std::numeric_limits: NaN for "not measured"
-#include <map>          // std::map: expected checksums per (task count, order)
-#include <memory>       // std::make_shared: Parallel objects shared by std::function
-#include <ranges>       // std::views::iota, std::views::transform: parmap's input
+#include <memory>       // std::make_shared: the latency section's Parallel objects
 #include <stdexcept>    // std::runtime_error: wrong results
 #include <string>       // std::string
 #include <string_view>  // std::string_view: option parsing, names
-#include <thread>       // std::this_thread::sleep_for: the hostage, settling between runs
+#include <thread>       // std::this_thread::sleep_for: the hostage; hardware_concurrency
 #include <utility>      // std::move, std::pair
 #include <vector>       // std::vector
 
 #include <parmap/parmap.hpp>
 
+#include "support/harness.hpp"  // parmap_bench: the harness shared with benchmarks/overhead
+
 #if PARMAP_HAVE_TBB
-#include <oneapi/tbb/blocked_range.h>      // tbb::blocked_range
 #include <oneapi/tbb/global_control.h>     // tbb::global_control: two threads, like n_jobs
-#include <oneapi/tbb/parallel_for.h>       // tbb::parallel_for
-#include <oneapi/tbb/parallel_pipeline.h>  // tbb::parallel_pipeline, tbb::make_filter
+#include <oneapi/tbb/parallel_pipeline.h>  // tbb::filter_mode
 #include <oneapi/tbb/version.h>            // TBB_VERSION_STRING
 #endif
 
 namespace {
 
 namespace ra = parmap::return_as;
-using Clock = std::chrono::steady_clock;
+using namespace parmap_bench;  // support/harness.hpp: workloads, checksums, statistics, text
 
 // Threads of every parallel contestant, parmap's and oneTBB's (oneTBB counts the caller).
 constexpr int n_jobs = 2;
 constexpr double nan = std::numeric_limits<double>::quiet_NaN();
 
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-double micros(Clock::duration d) { return std::chrono::duration<double, std::micro>(d).count(); }
-double millis(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
-
-// Keeps a value alive past the optimiser where no checksum consumes it (calibration).
-volatile std::uint64_t g_sink = 0;
-void consume(std::uint64_t v) { g_sink = v; }
-
-// Lets threads that spin after their work (oneTBB's workers wait actively for a while before
-// sleeping) go to sleep before the next contestant starts: on two cores, one contestant's
-// idle spinning would otherwise be charged to the next.
-void settle() { std::this_thread::sleep_for(std::chrono::milliseconds(20)); }
-
-// ===== Shared harness ==========================================================================
+// ===== This program's harness ==================================================================
 
 // --- Configuration ----------------------------------------------------------------------------
 
 constexpr std::array<std::string_view, 5> section_names = {"strict", "latency", "hostage", "tiny",
                                                            "efficiency"};
 
-struct Config {
-  bool quick = false;
-  int runs = 5;
-  bool runs_given = false;
-  std::vector<std::string> only;  // empty: every section
-  std::string json_path;
-  std::string command_line;
+using Config = CommandLine;
 
-  [[nodiscard]] bool wants(std::string_view section) const {
-    return only.empty() || std::ranges::find(only, section) != only.end();
-  }
-  // The hostage section sleeps seconds per round: 3 rounds unless --runs asks for more.
-  [[nodiscard]] int hostage_runs() const { return runs_given ? runs : std::min(runs, 3); }
-};
+// The hostage section sleeps seconds per round: 3 rounds unless --runs asks for more.
+int hostage_runs(const Config& config) {
+  return config.runs_given ? config.runs : std::min(config.runs, 3);
+}
 
 // Task counts; --quick shrinks them so the whole program runs in seconds.
 struct Sizes {
@@ -119,120 +92,15 @@ struct Sizes {
   }
 };
 
-[[noreturn]] void usage(const char* program, const std::string& error) {
-  if (!error.empty()) std::fprintf(stderr, "%s: %s\n", program, error.c_str());
-  std::fprintf(stderr,
-               "usage: %s [--quick] [--runs N] [--only SECTION[,SECTION...]] [--json FILE]\n"
-               "  --quick       small counts, one round: a smoke test of seconds (indicative)\n"
-               "  --runs N      rounds, N >= 1 (default 5; the hostage section: 3)\n"
-               "  --only NAMES  strict, latency, hostage, tiny, efficiency (repeatable)\n"
-               "  --json FILE   also write the results as JSON to FILE\n",
-               program);
-  std::exit(error.empty() ? 0 : 2);
-}
+// What usage() prints after "usage: handoff".
+constexpr const char* help =
+    "[--quick] [--runs N] [--only SECTION[,SECTION...]] [--json FILE]\n"
+    "  --quick       small counts, one round: a smoke test of seconds (indicative)\n"
+    "  --runs N      rounds, N >= 1 (default 5; the hostage section: 3)\n"
+    "  --only NAMES  strict, latency, hostage, tiny, efficiency (repeatable)\n"
+    "  --json FILE   also write the results as JSON to FILE\n";
 
-Config parse_args(int argc, char** argv) {
-  Config config;
-  config.command_line = argv[0];
-  for (int i = 1; i < argc; ++i) config.command_line += std::string(" ") + argv[i];
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view arg = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) usage(argv[0], std::string(arg) + " needs a value");
-      return argv[++i];
-    };
-    if (arg == "--help" || arg == "-h") {
-      usage(argv[0], "");
-    } else if (arg == "--quick") {
-      config.quick = true;
-    } else if (arg == "--runs") {
-      const std::string text = value();
-      char* end = nullptr;
-      const long runs = std::strtol(text.c_str(), &end, 10);
-      if (text.empty() || *end != '\0' || runs < 1 || runs > 1000) {
-        usage(argv[0], "--runs needs a whole number from 1 to 1000, not '" + text + "'");
-      }
-      config.runs = static_cast<int>(runs);
-      config.runs_given = true;
-    } else if (arg == "--only") {
-      const std::string list = value();
-      std::size_t from = 0;
-      while (from <= list.size()) {
-        const std::size_t comma = std::min(list.find(',', from), list.size());
-        const std::string name = list.substr(from, comma - from);
-        if (std::ranges::find(section_names, name) == section_names.end()) {
-          usage(argv[0], "unknown section '" + name + "'");
-        }
-        config.only.push_back(name);
-        from = comma + 1;
-      }
-    } else if (arg == "--json") {
-      config.json_path = value();
-    } else {
-      usage(argv[0], "unknown option '" + std::string(arg) + "'");
-    }
-  }
-  if (config.quick && !config.runs_given) config.runs = 1;
-  return config;
-}
-
-// --- Workloads --------------------------------------------------------------------------------
-
-// A chain of xor-shift/multiply steps, each needing the last: the compiler can neither fold
-// nor vectorise it, and the CPU cannot overlap steps, so its cost is `steps` times a fixed
-// latency. `steps` is a run-time value from calibration. Real work: no sleeping, no clock.
-std::int64_t spin(std::int64_t seed, std::uint64_t steps) noexcept {
-  auto x = static_cast<std::uint64_t>(seed) | 1U;
-  for (std::uint64_t k = 0; k < steps; ++k) {
-    x ^= x >> 29;
-    x *= 0xBF58476D1CE4E5B9ULL;
-  }
-  return static_cast<std::int64_t>(x);
-}
-
-// A task of `steps` calibrated spin steps.
-struct Spin {
-  std::uint64_t steps;
-  std::int64_t operator()(std::int64_t i) const noexcept { return spin(i, steps); }
-};
-
-// The tiny task: nothing to amortise a hand-off over.
-struct Square {
-  std::int64_t operator()(std::int64_t i) const noexcept { return i * i; }
-};
-
-// A result stamped by its task just before the task returns.
-struct Stamped {
-  std::int64_t value;
-  Clock::time_point done;
-};
-
-// Nanoseconds per spin step on an idle core: the fastest of many short (0.3 ms) runs, so
-// that on a shared machine most of them run unpreempted.
-double calibrate_ns_per_step() {
-  constexpr std::uint64_t steps = std::uint64_t{1} << 18;
-  double best = std::numeric_limits<double>::infinity();
-  for (int trial = 0; trial < 51; ++trial) {
-    const auto start = Clock::now();
-    consume(static_cast<std::uint64_t>(spin(trial, steps)));
-    best = std::min(best, seconds_since(start) * 1e9 / static_cast<double>(steps));
-  }
-  return best;
-}
-
-// The median duration of one call of f, in ns, over `count` calls.
-template <class F>
-double measure_task_ns(F f, std::size_t count) {
-  std::vector<double> ns;
-  ns.reserve(count);
-  for (std::size_t i = 0; i < count; ++i) {
-    const auto start = Clock::now();
-    consume(static_cast<std::uint64_t>(f(static_cast<std::int64_t>(i))));
-    ns.push_back(seconds_since(start) * 1e9);
-  }
-  std::sort(ns.begin(), ns.end());
-  return ns[ns.size() / 2];
-}
+// --- Calibration ------------------------------------------------------------------------------
 
 struct Calibration {
   double ns_per_step = 0;
@@ -243,79 +111,17 @@ struct Calibration {
 Calibration calibrate() {
   Calibration c;
   c.ns_per_step = calibrate_ns_per_step();
-  auto steps_for = [&](double ns) {
-    return std::max<std::uint64_t>(1, static_cast<std::uint64_t>(ns / c.ns_per_step + 0.5));
-  };
-  c.steps_1us = steps_for(1'000);
-  c.steps_10us = steps_for(10'000);
-  c.steps_50us = steps_for(50'000);
+  c.steps_1us = steps_for(1'000, c.ns_per_step);
+  c.steps_10us = steps_for(10'000, c.ns_per_step);
+  c.steps_50us = steps_for(50'000, c.ns_per_step);
   c.measured_1us = measure_task_ns(Spin{c.steps_1us}, 2'000);
   c.measured_10us = measure_task_ns(Spin{c.steps_10us}, 500);
   c.measured_50us = measure_task_ns(Spin{c.steps_50us}, 200);
   return c;
 }
 
-// parmap's input: n tasks delayed(f)(i) for i in [0, n), a lazy view.
-template <class F>
-auto delayed_tasks(F f, std::size_t n) {
-  return std::views::iota(std::int64_t{0}, static_cast<std::int64_t>(n)) |
-         std::views::transform([f](std::int64_t i) { return parmap::delayed(f)(i); });
-}
-
-// What every run's results are checked against. In input order it weights result k by k + 1,
-// so a result delivered at the wrong position changes it; in completion order it is a plain
-// sum. One multiply-add per result either way, so the check costs all contestants alike.
-class Checksum {
- public:
-  explicit Checksum(bool ordered) noexcept : ordered_(ordered) {}
-  void add(std::int64_t result) noexcept {
-    ++position_;
-    sum_ += static_cast<std::uint64_t>(result) * (ordered_ ? position_ : 1);
-  }
-  [[nodiscard]] std::uint64_t value() const noexcept { return sum_; }
-
- private:
-  bool ordered_;
-  std::uint64_t position_ = 0;
-  std::uint64_t sum_ = 0;
-};
-
-std::uint64_t checksum(const std::vector<std::int64_t>& results, bool ordered) {
-  Checksum sum(ordered);
-  for (const std::int64_t r : results) sum.add(r);
-  return sum.value();
-}
-
-// The sequential loop's checksums of f over [0, count), computed once per (count, order).
-template <class F>
-class Expected {
- public:
-  explicit Expected(F f) : f_(f) {}
-  std::uint64_t operator()(std::size_t count, bool ordered) {
-    auto [it, fresh] = cache_.try_emplace({count, ordered}, 0);
-    if (fresh) {
-      Checksum sum(ordered);
-      for (std::size_t i = 0; i < count; ++i) sum.add(f_(static_cast<std::int64_t>(i)));
-      it->second = sum.value();
-    }
-    return it->second;
-  }
-
- private:
-  F f_;
-  std::map<std::pair<std::size_t, bool>, std::uint64_t> cache_;
-};
-
 // --- Statistics -------------------------------------------------------------------------------
 
-// Nearest-rank percentile, p in [0, 1]; NaN for no values.
-double percentile(std::vector<double> values, double p) {
-  if (values.empty()) return nan;
-  std::sort(values.begin(), values.end());
-  const auto rank = static_cast<std::size_t>(p * static_cast<double>(values.size() - 1) + 0.5);
-  return values[std::min(rank, values.size() - 1)];
-}
-double median(std::vector<double> values) { return percentile(std::move(values), 0.5); }
 
 // A figure measured once per round: its median and range across rounds.
 struct Spread {
@@ -345,72 +151,30 @@ struct Row {
 
 template <class Mode, class F>
 Contestant parmap_contestant(std::string name, Mode mode, parmap::Options options, F f) {
-  constexpr bool ordered = !std::same_as<Mode, ra::generator_unordered_t>;
-  auto parallel = std::make_shared<parmap::Parallel<Mode>>(std::move(options), mode);
-  return {std::move(name), ordered, [parallel, f](std::size_t count) -> std::uint64_t {
-            if constexpr (std::same_as<Mode, ra::list_t>) {
-              return checksum((*parallel)(delayed_tasks(f, count)), true);
-            } else {
-              // The consumer sums as results arrive, the ordered one checking their positions.
-              Checksum sum(ordered);
-              for (const std::int64_t r : (*parallel)(delayed_tasks(f, count))) sum.add(r);
-              return sum.value();
-            }
-          }};
+  return {std::move(name), ordered_mode<Mode>, parmap_run(mode, std::move(options), f)};
 }
 
+// The sequential loop: each result summed as it is computed.
 template <class F>
 Contestant sequential_contestant(F f) {
-  return {"sequential loop", true, [f](std::size_t count) {
-            Checksum sum(true);
-            for (std::size_t i = 0; i < count; ++i) sum.add(f(static_cast<std::int64_t>(i)));
-            return sum.value();
-          }};
+  return {"sequential loop", true,
+          [f](std::size_t count) { return expected_checksum(f, count, true); }};
 }
 
 #if PARMAP_HAVE_TBB
-// What a oneTBB user writes for a parallel map into an array: split the index range
-// (auto_partitioner, the default), write in place, read the array afterwards.
 template <class F>
 Contestant tbb_parallel_for_contestant(F f) {
-  return {"oneTBB parallel_for", true, [f](std::size_t count) {
-            std::vector<std::int64_t> out(count);
-            tbb::parallel_for(
-                tbb::blocked_range<std::size_t>(0, count),
-                [&](const tbb::blocked_range<std::size_t>& r) {
-                  for (std::size_t i = r.begin(); i != r.end(); ++i)
-                    out[i] = f(static_cast<std::int64_t>(i));
-                },
-                tbb::auto_partitioner());
-            return checksum(out, true);
-          }};
+  return {"oneTBB parallel_for", true,
+          [f](std::size_t count) { return tbb_parallel_for(f, count); }};
 }
 
-// What a oneTBB user writes for a bounded stream: a serial input stage, a parallel stage
-// running the task, a serial sink consuming each result, at most `tokens` items in flight.
 template <class F>
 Contestant tbb_pipeline_contestant(F f, std::size_t tokens, tbb::filter_mode sink_mode) {
   const bool ordered = sink_mode == tbb::filter_mode::serial_in_order;
   std::string name = std::string("oneTBB pipeline, ") + (ordered ? "in-order" : "out-of-order") +
                      " sink, " + std::to_string(tokens) + " tokens";
-  return {std::move(name), ordered, [f, tokens, sink_mode, ordered](std::size_t count) {
-            std::int64_t next = 0;
-            const auto end = static_cast<std::int64_t>(count);
-            Checksum sum(ordered);
-            auto input = [&](tbb::flow_control& control) -> std::int64_t {
-              if (next == end) {
-                control.stop();
-                return 0;
-              }
-              return next++;
-            };
-            tbb::parallel_pipeline(
-                tokens,
-                tbb::make_filter<void, std::int64_t>(tbb::filter_mode::serial_in_order, input) &
-                    tbb::make_filter<std::int64_t, std::int64_t>(tbb::filter_mode::parallel, f) &
-                    tbb::make_filter<std::int64_t, void>(sink_mode,
-                                                         [&](std::int64_t r) { sum.add(r); }));
-            return sum.value();
+  return {std::move(name), ordered, [f, tokens, sink_mode](std::size_t count) {
+            return tbb_pipeline(f, count, tokens, sink_mode);
           }};
 }
 #endif
@@ -451,13 +215,6 @@ std::vector<Row> run_rounds(std::string_view section, F f, std::size_t n,
 
 // --- Report -----------------------------------------------------------------------------------
 
-std::string fmt(const char* format, double v) {
-  if (v != v) return "n/a";  // NaN
-  char buffer[64];
-  std::snprintf(buffer, sizeof buffer, format, v);
-  return buffer;
-}
-std::string ns_text(double ns) { return fmt(ns >= 100 ? "%.0f" : "%.1f", ns); }
 std::string range_text(const std::string& lo, const std::string& hi) { return lo + "-" + hi; }
 
 // A markdown table; `align` has one 'l' or 'r' per column.
@@ -485,50 +242,6 @@ class Table {
   std::vector<std::vector<std::string>> rows_;
 };
 
-std::string json_string(std::string_view s) {
-  std::string out = "\"";
-  for (const char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char buffer[8];
-      std::snprintf(buffer, sizeof buffer, "\\u%04x", static_cast<unsigned>(c));
-      out += buffer;
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
-}
-std::string json_number(double v) {
-  if (v != v || v == std::numeric_limits<double>::infinity()) return "null";
-  char buffer[64];
-  std::snprintf(buffer, sizeof buffer, "%.6g", v);
-  return buffer;
-}
-std::string json_bool(bool b) { return b ? "true" : "false"; }
-std::string json_object(const std::vector<std::pair<std::string, std::string>>& fields) {
-  std::string out = "{";
-  for (std::size_t i = 0; i < fields.size(); ++i) {
-    if (i > 0) out += ", ";
-    out += json_string(fields[i].first) + ": " + fields[i].second;
-  }
-  return out + "}";
-}
-std::string json_array(const std::vector<std::string>& items) {
-  std::string out = "[";
-  for (std::size_t i = 0; i < items.size(); ++i) {
-    if (i > 0) out += ", ";
-    out += items[i];
-  }
-  return out + "]";
-}
-std::string json_numbers(const std::vector<double>& values) {
-  std::vector<std::string> items;
-  for (const double v : values) items.push_back(json_number(v));
-  return json_array(items);
-}
 std::string json_spread(const Spread& s) {
   return json_object(
       {{"median", json_number(s.median)}, {"min", json_number(s.min)}, {"max", json_number(s.max)}});
@@ -653,6 +366,40 @@ void report_throughput(const Throughput& s, Report& report) {
                                                {"ratios", json_array(ratios)}}));
 }
 
+// The contestants every throughput section has: the sequential loop and parmap's modes (the
+// list when `list` says so, the two generators always), all with the same options.
+template <class F>
+std::vector<Contestant> parmap_contestants(F f, const parmap::Options& options, bool list) {
+  std::vector<Contestant> contestants;
+  contestants.push_back(sequential_contestant(f));
+  if (list) contestants.push_back(parmap_contestant("parmap list", ra::list, options, f));
+  contestants.push_back(parmap_contestant("parmap generator", ra::generator, options, f));
+  contestants.push_back(
+      parmap_contestant("parmap generator_unordered", ra::generator_unordered, options, f));
+  return contestants;
+}
+
+#if PARMAP_HAVE_TBB
+// oneTBB's pipelines with 4 tokens, in-order and out-of-order sink, as contestants of `s`, and
+// parmap's two generators compared with them (goal: at least as fast).
+template <class F>
+void add_tbb_pipelines(F f, std::vector<Contestant>& contestants, Throughput& s) {
+  contestants.push_back(tbb_pipeline_contestant(f, 4, tbb::filter_mode::serial_in_order));
+  contestants.push_back(tbb_pipeline_contestant(f, 4, tbb::filter_mode::serial_out_of_order));
+  s.comparisons.push_back({"parmap generator", "oneTBB pipeline, in-order sink, 4 tokens", 1.0});
+  s.comparisons.push_back(
+      {"parmap generator_unordered", "oneTBB pipeline, out-of-order sink, 4 tokens", 1.0});
+}
+#endif
+
+// Runs the rounds of a throughput section and reports them.
+template <class F>
+void measure(Throughput& s, F f, const std::vector<Contestant>& contestants, const Config& config,
+             Report& report) {
+  s.rows = run_rounds(s.key, f, s.tasks, contestants, config.runs);
+  report_throughput(s, report);
+}
+
 // ===== Sections ================================================================================
 
 // strict: the strict window. batch_size = 1 and pre_dispatch = 4 make every result its own
@@ -663,11 +410,7 @@ void section_strict(const Calibration& calibration, const Sizes& sizes, const Co
   std::fprintf(stderr, "[handoff] strict...\n");
   const Spin f{calibration.steps_10us};
   const parmap::Options strict{.n_jobs = n_jobs, .pre_dispatch = 4, .batch_size = 1};
-  std::vector<Contestant> contestants;
-  contestants.push_back(sequential_contestant(f));
-  contestants.push_back(parmap_contestant("parmap generator", ra::generator, strict, f));
-  contestants.push_back(
-      parmap_contestant("parmap generator_unordered", ra::generator_unordered, strict, f));
+  std::vector<Contestant> contestants = parmap_contestants(f, strict, false);
   Throughput s{"strict",
                "strict: batch_size = 1, pre_dispatch = 4, " +
                    fmt("%.1f", calibration.measured_10us / 1e3) + " us tasks",
@@ -676,14 +419,9 @@ void section_strict(const Calibration& calibration, const Sizes& sizes, const Co
                {},
                {}};
 #if PARMAP_HAVE_TBB
-  contestants.push_back(tbb_pipeline_contestant(f, 4, tbb::filter_mode::serial_in_order));
-  contestants.push_back(tbb_pipeline_contestant(f, 4, tbb::filter_mode::serial_out_of_order));
-  s.comparisons = {
-      {"parmap generator", "oneTBB pipeline, in-order sink, 4 tokens", 1.0},
-      {"parmap generator_unordered", "oneTBB pipeline, out-of-order sink, 4 tokens", 1.0}};
+  add_tbb_pipelines(f, contestants, s);
 #endif
-  s.rows = run_rounds(s.key, f, s.tasks, contestants, config.runs);
-  report_throughput(s, report);
+  measure(s, f, contestants, config, report);
 }
 
 // latency: consumer wake-up latency. Each task stamps steady_clock::now() just before it
@@ -873,7 +611,7 @@ void section_hostage(const Sizes& sizes, const Config& config, Report& report) {
   run_ordered(warm_up);
   std::vector<double> ninth_ms, leave_ms, max_gap_us, hostage_receipt_us;
   int hostage_among = 0;
-  const int runs = config.hostage_runs();
+  const int runs = hostage_runs(config);
   for (int round = 0; round < runs; ++round) {
     const Unordered a = run_unordered(slow);
     ninth_ms.push_back(a.ninth_ms);
@@ -932,25 +670,14 @@ void section_hostage(const Sizes& sizes, const Config& config, Report& report) {
 void section_tiny(const Sizes& sizes, const Config& config, Report& report) {
   std::fprintf(stderr, "[handoff] tiny...\n");
   const Square f;
-  const parmap::Options automatic{.n_jobs = n_jobs};
-  std::vector<Contestant> contestants;
-  contestants.push_back(sequential_contestant(f));
-  contestants.push_back(parmap_contestant("parmap list", ra::list, automatic, f));
-  contestants.push_back(parmap_contestant("parmap generator", ra::generator, automatic, f));
-  contestants.push_back(
-      parmap_contestant("parmap generator_unordered", ra::generator_unordered, automatic, f));
+  std::vector<Contestant> contestants = parmap_contestants(f, {.n_jobs = n_jobs}, true);
   Throughput s{"tiny", "tiny: i * i on an int64, automatic batches", sizes.tiny, false, {}, {}};
 #if PARMAP_HAVE_TBB
   contestants.push_back(tbb_parallel_for_contestant(f));
-  contestants.push_back(tbb_pipeline_contestant(f, 4, tbb::filter_mode::serial_in_order));
-  contestants.push_back(tbb_pipeline_contestant(f, 4, tbb::filter_mode::serial_out_of_order));
-  s.comparisons = {
-      {"parmap list", "oneTBB parallel_for", 0.8},
-      {"parmap generator", "oneTBB pipeline, in-order sink, 4 tokens", 1.0},
-      {"parmap generator_unordered", "oneTBB pipeline, out-of-order sink, 4 tokens", 1.0}};
+  s.comparisons = {{"parmap list", "oneTBB parallel_for", 0.8}};
+  add_tbb_pipelines(f, contestants, s);
 #endif
-  s.rows = run_rounds(s.key, f, s.tasks, contestants, config.runs);
-  report_throughput(s, report);
+  measure(s, f, contestants, config, report);
 }
 
 // efficiency: 1 us and 50 us tasks with automatic batches; parallel efficiency = sequential
@@ -971,13 +698,7 @@ void section_efficiency(const Calibration& calibration, const Sizes& sizes, cons
   for (const Workload& w : workloads) {
     std::fprintf(stderr, "[handoff] %s...\n", w.key.c_str());
     const Spin f{w.steps};
-    const parmap::Options automatic{.n_jobs = n_jobs};
-    std::vector<Contestant> contestants;
-    contestants.push_back(sequential_contestant(f));
-    contestants.push_back(parmap_contestant("parmap list", ra::list, automatic, f));
-    contestants.push_back(parmap_contestant("parmap generator", ra::generator, automatic, f));
-    contestants.push_back(
-        parmap_contestant("parmap generator_unordered", ra::generator_unordered, automatic, f));
+    std::vector<Contestant> contestants = parmap_contestants(f, {.n_jobs = n_jobs}, true);
 #if PARMAP_HAVE_TBB
     contestants.push_back(tbb_parallel_for_contestant(f));
 #endif
@@ -988,8 +709,7 @@ void section_efficiency(const Calibration& calibration, const Sizes& sizes, cons
                  true,
                  {},
                  {}};
-    s.rows = run_rounds(s.key, f, s.tasks, contestants, config.runs);
-    report_throughput(s, report);
+    measure(s, f, contestants, config, report);
     for (const char* mode : {"parmap list", "parmap generator", "parmap generator_unordered"}) {
       report.targets.push_back({w.key + ": " + mode + " parallel efficiency",
                                 100 * s.efficiency_of(*s.find(mode)), 100 * goal, true, "%"});
@@ -997,18 +717,10 @@ void section_efficiency(const Calibration& calibration, const Sizes& sizes, cons
   }
 }
 
-// The 1-minute load average, so a report shows how busy the machine was; NaN if unknown.
-double load_average() {
-  std::ifstream file("/proc/loadavg");
-  double load = nan;
-  file >> load;
-  return load;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) try {
-  const Config config = parse_args(argc, argv);
+  const Config config = parse_command_line(argc, argv, section_names, help);
   const Sizes sizes = config.quick ? Sizes::quick() : Sizes{};
   Report report;
   report.quick = config.quick;
@@ -1032,7 +744,7 @@ int main(int argc, char** argv) try {
   std::printf("# parmap hand-off benchmark%s\n\n",
               config.quick ? " (--quick: counts too small for conclusions, figures indicative)"
                            : "");
-  std::printf("`%s`\n\n", config.command_line.c_str());
+  std::printf("`%s`\n\n", config.text.c_str());
   std::printf("- machine: %u hardware threads, load average (1 min) at start %s\n",
               std::thread::hardware_concurrency(), fmt("%.2f", load_before).c_str());
   std::printf("- parallel contestants: n_jobs = %d; peer: %s\n", n_jobs, tbb.c_str());
@@ -1080,7 +792,7 @@ int main(int argc, char** argv) try {
                                      {"met", json_bool(t.met())}}));
     }
     std::vector<std::pair<std::string, std::string>> doc = {
-        {"command", json_string(config.command_line)},
+        {"command", json_string(config.text)},
         {"quick", json_bool(config.quick)},
         {"runs", std::to_string(config.runs)},
         {"n_jobs", std::to_string(n_jobs)},
@@ -1094,12 +806,7 @@ int main(int argc, char** argv) try {
         {"task_50us_ns", json_number(calibration.measured_50us)}};
     for (auto& section : report.json) doc.push_back(std::move(section));
     doc.emplace_back("targets", json_array(targets));
-    std::ofstream out(config.json_path);
-    out << json_object(doc) << "\n";
-    if (!out) {
-      std::fprintf(stderr, "handoff: cannot write %s\n", config.json_path.c_str());
-      return 1;
-    }
+    if (!write_json("handoff", config.json_path, doc)) return 1;
   }
   return 0;
 } catch (const std::exception& e) {

@@ -21,42 +21,39 @@
 // The peers (oneTBB, OpenMP) are compiled in only when the build found them
 // (PARMAP_HAVE_TBB, PARMAP_HAVE_OPENMP); the header says which were present.
 
-#include <algorithm>           // std::sort, std::min, std::max, std::ranges::find
+#include <algorithm>           // std::max, std::ranges::minmax
+#include <array>               // std::array: the section names
 #include <atomic>              // std::atomic: the allocation counter and its switch
 #include <chrono>              // std::chrono::steady_clock: every timing, the latency stamps
 #include <condition_variable>  // std::condition_variable: the textbook pool's wait
 #include <cstdint>             // std::int64_t, std::uint64_t: task inputs, results, checksums
-#include <cstdio>              // std::printf, std::snprintf, std::fprintf: the report
-#include <cstdlib>             // std::malloc, std::aligned_alloc, std::free; std::strtol, std::exit
+#include <cstdio>              // std::printf, std::fprintf: the report
+#include <cstdlib>             // std::malloc, std::aligned_alloc, std::free
 #include <deque>               // std::deque: the textbook pool's queue
 #include <exception>           // std::exception: reported by main
-#include <fstream>             // std::ofstream: --json
+#include <fstream>             // std::ifstream: /proc/self/status
 #include <functional>          // std::function: contestants' bodies, the textbook pool's jobs
 #include <future>              // std::future, std::packaged_task: the textbook pool
 #include <limits>              // std::numeric_limits: "no value" in the report
-#include <map>                 // std::map: expected checksums per (task count, order)
-#include <memory>              // std::shared_ptr: Parallel objects shared by std::function
+#include <memory>              // std::make_shared: the textbook pool, latency's Parallel objects
 #include <mutex>               // std::mutex: the textbook pool
 #include <new>                 // std::bad_alloc, std::align_val_t, std::nothrow_t
 #include <optional>            // std::optional: results of sections that did not run
-#include <ranges>              // std::views::iota, std::views::transform: parmap's input
-#include <sstream>             // std::istringstream: parsing /proc/self/status
-#include <stdexcept>           // std::runtime_error: checksum mismatches
-#include <string>              // std::string
-#include <string_view>         // std::string_view: option parsing
-#include <thread>              // std::thread, std::this_thread::sleep_for
-#include <utility>             // std::move, std::pair
-#include <vector>              // std::vector
-
 #include <parmap/parmap.hpp>
+#include <sstream>      // std::istringstream: parsing /proc/self/status
+#include <stdexcept>    // std::runtime_error: checksum mismatches
+#include <string>       // std::string
+#include <string_view>  // std::string_view: section names, /proc/self/status keys
+#include <thread>       // std::thread: the textbook pool; hardware_concurrency
+#include <utility>      // std::move, std::pair
+#include <vector>       // std::vector
 
+#include "support/harness.hpp"      // parmap_bench: the harness shared with benchmarks/handoff
 #include "support/proc_memory.hpp"  // reset_peak_rss
 
 #ifdef PARMAP_HAVE_TBB
-#include <oneapi/tbb/blocked_range.h>      // tbb::blocked_range
 #include <oneapi/tbb/global_control.h>     // tbb::global_control: TBB's thread count = n_jobs
-#include <oneapi/tbb/parallel_for.h>       // tbb::parallel_for
-#include <oneapi/tbb/parallel_pipeline.h>  // tbb::parallel_pipeline, tbb::make_filter
+#include <oneapi/tbb/parallel_pipeline.h>  // tbb::filter_mode
 #include <oneapi/tbb/version.h>            // TBB_VERSION_STRING
 #endif
 #ifdef PARMAP_HAVE_OPENMP
@@ -161,107 +158,7 @@ void operator delete[](void* p, std::align_val_t /*align*/,
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-// Keeps a value alive past the optimiser where no checksum consumes it (calibration).
-volatile std::uint64_t g_sink = 0;
-void consume(std::uint64_t v) { g_sink = v; }
-
-// --- Workloads --------------------------------------------------------------------------------
-
-// A chain of xor-shift/multiply steps, each needing the last: the compiler can neither fold
-// nor vectorise it, and the CPU cannot overlap steps, so its cost is `steps` times a fixed
-// latency. `steps` is a run-time value from calibration. Real work: no sleeping, no clock.
-std::int64_t spin(std::int64_t seed, std::uint64_t steps) noexcept {
-  auto x = static_cast<std::uint64_t>(seed) | 1U;
-  for (std::uint64_t k = 0; k < steps; ++k) {
-    x ^= x >> 29;
-    x *= 0xBF58476D1CE4E5B9ULL;
-  }
-  return static_cast<std::int64_t>(x);
-}
-
-// The tiny task of the issue.
-struct Square {
-  std::int64_t operator()(std::int64_t i) const noexcept { return i * i; }
-};
-
-// A task of `steps` calibrated spin steps.
-struct Spin {
-  std::uint64_t steps;
-  std::int64_t operator()(std::int64_t i) const noexcept { return spin(i, steps); }
-};
-
-// Nanoseconds per spin step on an idle core: the fastest of many short runs. Short (about
-// 0.3 ms each) so that on a shared machine most of them run unpreempted: with long runs every
-// trial was interrupted, the step looked slower than it is, and "1 us" tasks took 0.65 us.
-double calibrate_ns_per_step() {
-  constexpr std::uint64_t steps = std::uint64_t{1} << 18;
-  double best = std::numeric_limits<double>::infinity();
-  for (int trial = 0; trial < 51; ++trial) {
-    const auto start = Clock::now();
-    consume(static_cast<std::uint64_t>(spin(trial, steps)));
-    best = std::min(best, seconds_since(start) * 1e9 / static_cast<double>(steps));
-  }
-  return best;
-}
-
-// The median duration of one task, measured over `count` calls.
-template <class F>
-double measure_task_ns(F f, std::size_t count) {
-  std::vector<double> ns;
-  ns.reserve(count);
-  for (std::size_t i = 0; i < count; ++i) {
-    const auto start = Clock::now();
-    consume(static_cast<std::uint64_t>(f(static_cast<std::int64_t>(i))));
-    ns.push_back(seconds_since(start) * 1e9);
-  }
-  std::sort(ns.begin(), ns.end());
-  return ns[ns.size() / 2];
-}
-
-// parmap's input: n tasks delayed(f)(i) for i in [0, n), a lazy view.
-template <class F>
-auto tasks(F f, std::size_t n) {
-  return std::views::iota(std::int64_t{0}, static_cast<std::int64_t>(n)) |
-         std::views::transform([f](std::int64_t i) { return parmap::delayed(f)(i); });
-}
-
-// What every run's results are checked against. In input order it weights result k by k + 1,
-// so a result delivered at the wrong position changes it; in completion order it is a plain
-// sum. Either way one multiply-add per result and no dependency chain but the add, so the
-// check costs the ordered and the unordered contestants alike.
-class Checksum {
- public:
-  explicit Checksum(bool ordered) noexcept : ordered_(ordered) {}
-  void add(std::int64_t result) noexcept {
-    ++position_;
-    sum_ += static_cast<std::uint64_t>(result) * (ordered_ ? position_ : 1);
-  }
-  [[nodiscard]] std::uint64_t value() const noexcept { return sum_; }
-
- private:
-  bool ordered_;
-  std::uint64_t position_ = 0;
-  std::uint64_t sum_ = 0;
-};
-
-std::uint64_t checksum(const std::vector<std::int64_t>& results, bool ordered) {
-  Checksum sum(ordered);
-  for (std::int64_t r : results) sum.add(r);
-  return sum.value();
-}
-
-template <class F>
-std::uint64_t expected_checksum(F f, std::size_t n, bool ordered) {
-  Checksum sum(ordered);
-  for (std::size_t i = 0; i < n; ++i) sum.add(f(static_cast<std::int64_t>(i)));
-  return sum.value();
-}
+using namespace parmap_bench;  // support/harness.hpp: workloads, checksums, statistics, text
 
 // --- The textbook pool ------------------------------------------------------------------------
 // What many projects write by hand: one mutex, one condition variable, a queue of
@@ -317,16 +214,6 @@ class TextbookPool {
   std::vector<std::thread> threads_;        // constructor and destructor only
 };
 
-// --- Statistics -------------------------------------------------------------------------------
-
-double percentile(std::vector<double> values, double p) {
-  if (values.empty()) return std::numeric_limits<double>::quiet_NaN();
-  std::sort(values.begin(), values.end());
-  const auto rank = static_cast<std::size_t>(p * static_cast<double>(values.size() - 1) + 0.5);
-  return values[std::min(rank, values.size() - 1)];
-}
-double median(std::vector<double> values) { return percentile(std::move(values), 0.5); }
-
 // --- Memory -----------------------------------------------------------------------------------
 
 // A "VmRSS:"-style field of /proc/self/status in KiB; -1 where there is no such file.
@@ -345,29 +232,12 @@ long proc_status_kib(const char* field) {
   return -1;
 }
 
-// The 1-minute load average, so a report shows how busy the machine was; NaN if unknown.
-double load_average() {
-  std::ifstream file("/proc/loadavg");
-  double load = std::numeric_limits<double>::quiet_NaN();
-  file >> load;
-  return load;
-}
-
 // --- Configuration ----------------------------------------------------------------------------
 
-constexpr const char* section_names[] = {"tiny",    "1us",       "50us",   "allocations",
-                                         "latency", "streaming", "scaling"};
+constexpr std::array<std::string_view, 7> section_names = {
+    "tiny", "1us", "50us", "allocations", "latency", "streaming", "scaling"};
 
-struct Config {
-  bool quick = false;
-  int runs = 5;
-  std::vector<std::string> only;  // empty: every section
-  std::string json_path;
-
-  [[nodiscard]] bool wants(std::string_view section) const {
-    return only.empty() || std::ranges::find(only, section) != only.end();
-  }
-};
+using Config = CommandLine;
 
 // Task counts; --quick divides them so the whole program runs in seconds.
 struct Sizes {
@@ -399,62 +269,14 @@ struct Sizes {
   }
 };
 
-[[noreturn]] void usage(const char* program, const std::string& error) {
-  if (!error.empty()) std::fprintf(stderr, "%s: %s\n", program, error.c_str());
-  std::fprintf(stderr,
-               "usage: %s [--quick] [--runs K] [--only SECTION[,SECTION...]] [--json FILE]\n"
-               "  --quick       small sizes and one run: a smoke test that takes seconds\n"
-               "  --runs K      rounds per measurement, K >= 1 (default 5); rows are medians\n"
-               "  --only NAMES  run only these sections: tiny, 1us, 50us, allocations, latency,\n"
-               "                streaming, scaling (repeatable)\n"
-               "  --json FILE   also write the results as JSON to FILE\n",
-               program);
-  std::exit(error.empty() ? 0 : 2);
-}
-
-Config parse_args(int argc, char** argv) {
-  Config config;
-  bool runs_given = false;
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view arg = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) usage(argv[0], std::string(arg) + " needs a value");
-      return argv[++i];
-    };
-    if (arg == "--help" || arg == "-h") {
-      usage(argv[0], "");
-    } else if (arg == "--quick") {
-      config.quick = true;
-    } else if (arg == "--runs") {
-      const std::string text = value();
-      char* end = nullptr;
-      const long runs = std::strtol(text.c_str(), &end, 10);
-      if (text.empty() || *end != '\0' || runs < 1 || runs > 1000) {
-        usage(argv[0], "--runs needs a whole number from 1 to 1000, not '" + text + "'");
-      }
-      config.runs = static_cast<int>(runs);
-      runs_given = true;
-    } else if (arg == "--only") {
-      std::string list = value();
-      std::size_t from = 0;
-      while (from <= list.size()) {
-        const std::size_t comma = std::min(list.find(',', from), list.size());
-        const std::string name = list.substr(from, comma - from);
-        if (std::ranges::find(section_names, name) == std::end(section_names)) {
-          usage(argv[0], "unknown section '" + name + "'");
-        }
-        config.only.push_back(name);
-        from = comma + 1;
-      }
-    } else if (arg == "--json") {
-      config.json_path = value();
-    } else {
-      usage(argv[0], "unknown option '" + std::string(arg) + "'");
-    }
-  }
-  if (config.quick && !runs_given) config.runs = 1;
-  return config;
-}
+// What usage() prints after "usage: overhead".
+constexpr const char* help =
+    "[--quick] [--runs K] [--only SECTION[,SECTION...]] [--json FILE]\n"
+    "  --quick       small sizes and one run: a smoke test that takes seconds\n"
+    "  --runs K      rounds per measurement, K >= 1 (default 5); rows are medians\n"
+    "  --only NAMES  run only these sections: tiny, 1us, 50us, allocations, latency,\n"
+    "                streaming, scaling (repeatable)\n"
+    "  --json FILE   also write the results as JSON to FILE\n";
 
 // --- Throughput sections ----------------------------------------------------------------------
 
@@ -493,41 +315,8 @@ struct ThroughputSection {
 template <class Mode, class F>
 Contestant parmap_contestant(std::string name, Mode mode, parmap::Options options, F f,
                              std::size_t n) {
-  constexpr bool ordered = !std::same_as<Mode, parmap::return_as::generator_unordered_t>;
-  auto parallel = std::make_shared<parmap::Parallel<Mode>>(std::move(options), mode);
-  return {std::move(name), "", n, ordered, [parallel, f](std::size_t count) -> std::uint64_t {
-            if constexpr (std::same_as<Mode, parmap::return_as::list_t>) {
-              return checksum((*parallel)(tasks(f, count)), ordered);
-            } else {
-              Checksum sum(ordered);
-              for (std::int64_t r : (*parallel)(tasks(f, count))) sum.add(r);
-              return sum.value();
-            }
-          }};
+  return {std::move(name), "", n, ordered_mode<Mode>, parmap_run(mode, std::move(options), f)};
 }
-
-#ifdef PARMAP_HAVE_TBB
-// The pipeline a oneTBB user writes for an ordered or unordered stream: a serial input
-// stage, a parallel stage running the task, a serial sink consuming each result.
-template <class F>
-std::uint64_t tbb_pipeline(F f, std::size_t count, std::size_t tokens, tbb::filter_mode sink) {
-  std::int64_t next = 0;
-  const auto end = static_cast<std::int64_t>(count);
-  Checksum sum(sink == tbb::filter_mode::serial_in_order);
-  tbb::parallel_pipeline(
-      tokens, tbb::make_filter<void, std::int64_t>(tbb::filter_mode::serial_in_order,
-                                                   [&](tbb::flow_control& control) -> std::int64_t {
-                                                     if (next == end) {
-                                                       control.stop();
-                                                       return 0;
-                                                     }
-                                                     return next++;
-                                                   }) &
-                  tbb::make_filter<std::int64_t, std::int64_t>(tbb::filter_mode::parallel, f) &
-                  tbb::make_filter<std::int64_t, void>(sink, [&](std::int64_t r) { sum.add(r); }));
-  return sum.value();
-}
-#endif
 
 // Every contestant of a throughput section. `slow_n` is the task count for the rows that
 // pay microseconds per task (parmap batch_size = 1, the textbook pool), so that they take
@@ -554,16 +343,8 @@ std::vector<Contestant> make_contestants(F f, std::size_t n, std::size_t slow_n,
                                   ra::generator_unordered, {.n_jobs = n_jobs, .batch_size = 1}, f,
                                   slow_n));
 #ifdef PARMAP_HAVE_TBB
-  all.push_back({"oneTBB parallel_for", "parmap list", n, true, [f](std::size_t count) {
-                   std::vector<std::int64_t> out(count);
-                   tbb::parallel_for(tbb::blocked_range<std::size_t>(0, count),
-                                     [&](const tbb::blocked_range<std::size_t>& r) {
-                                       for (std::size_t i = r.begin(); i != r.end(); ++i) {
-                                         out[i] = f(static_cast<std::int64_t>(i));
-                                       }
-                                     });
-                   return checksum(out, true);
-                 }});
+  all.push_back({"oneTBB parallel_for", "parmap list", n, true,
+                 [f](std::size_t count) { return tbb_parallel_for(f, count); }});
   for (const std::size_t tokens : {std::size_t{4}, std::size_t{64}}) {
     const std::string suffix = ", " + std::to_string(tokens) + " tokens";
     all.push_back({"oneTBB pipeline, in-order sink" + suffix, "parmap generator", n, true,
@@ -615,11 +396,6 @@ std::vector<Contestant> make_contestants(F f, std::size_t n, std::size_t slow_n,
   return all;
 }
 
-// Lets threads that spin after their work (OpenMP's and oneTBB's workers wait actively for a
-// while before sleeping) go to sleep before the next contestant starts, so that one
-// contestant's idle spinning is not charged to the next one on a machine with few cores.
-void settle() { std::this_thread::sleep_for(std::chrono::milliseconds(20)); }
-
 template <class F>
 ThroughputSection run_throughput(std::string key, std::string title, F f, double task_ns,
                                  std::size_t n, std::size_t slow_n, std::size_t jobs,
@@ -627,11 +403,9 @@ ThroughputSection run_throughput(std::string key, std::string title, F f, double
   std::fprintf(stderr, "[overhead] %s...\n", key.c_str());
   ThroughputSection section{std::move(key), std::move(title), task_ns, task_ns > 0, {}};
   std::vector<Contestant> contestants = make_contestants(f, n, slow_n, jobs);
-  std::map<std::pair<std::size_t, bool>, std::uint64_t> expected;  // by (count, ordered)
+  Expected<F> expected(f);
   auto check = [&](const Contestant& c, std::size_t count, std::uint64_t got) {
-    auto [it, fresh] = expected.try_emplace({count, c.ordered}, 0);
-    if (fresh) it->second = expected_checksum(f, count, c.ordered);
-    if (got != it->second) {
+    if (got != expected(count, c.ordered)) {
       throw std::runtime_error(c.name + ": wrong checksum on " + std::to_string(count) +
                                " tasks (" + section.key + ")");
     }
@@ -716,12 +490,6 @@ void count_allocations(std::vector<AllocationRow>& rows, const std::string& work
 
 // --- Latency ----------------------------------------------------------------------------------
 
-// A result stamped by the task just before it returns.
-struct Stamped {
-  std::int64_t value;
-  Clock::time_point done;
-};
-
 struct LatencyRow {
   std::string name;
   std::size_t samples = 0;
@@ -740,13 +508,13 @@ std::vector<LatencyRow> run_latency(std::uint64_t steps_50us, std::size_t n, std
   using Body = std::function<void(std::size_t, std::vector<double>&)>;
   auto record = [](std::vector<double>& out, const Stamped& s) {
     const auto now = Clock::now();
-    out.push_back(std::chrono::duration<double, std::micro>(now - s.done).count());
+    out.push_back(micros(now - s.done));
     consume(static_cast<std::uint64_t>(s.value));
   };
   auto parmap_body = [&](auto mode, parmap::Options options) -> Body {
     auto parallel = std::make_shared<parmap::Parallel<decltype(mode)>>(std::move(options), mode);
     return [parallel, task, record](std::size_t count, std::vector<double>& out) {
-      for (auto&& s : (*parallel)(tasks(task, count))) record(out, s);
+      for (auto&& s : (*parallel)(delayed_tasks(task, count))) record(out, s);
     };
   };
   const int n_jobs = static_cast<int>(jobs);
@@ -816,7 +584,8 @@ StreamingResult run_streaming(std::size_t n, std::size_t jobs) {
   std::fprintf(stderr, "[overhead] streaming...\n");
   parmap::Parallel<parmap::return_as::generator_t> parallel({.n_jobs = static_cast<int>(jobs)},
                                                             parmap::return_as::generator);
-  for (std::int64_t r : parallel(tasks(Square{}, 10'000))) consume(static_cast<std::uint64_t>(r));
+  for (std::int64_t r : parallel(delayed_tasks(Square{}, 10'000)))
+    consume(static_cast<std::uint64_t>(r));
   StreamingResult result;
   result.tasks = n;
   result.peak_reset = proc_memory::reset_peak_rss();
@@ -825,7 +594,7 @@ StreamingResult run_streaming(std::size_t n, std::size_t jobs) {
   Checksum sum(true);
   std::size_t seen = 0;
   const auto start = Clock::now();
-  for (std::int64_t r : parallel(tasks(Square{}, n))) {
+  for (std::int64_t r : parallel(delayed_tasks(Square{}, n))) {
     sum.add(r);
     if (++seen % tenth == 0) result.rss_kib.push_back(proc_status_kib("VmRSS:"));
   }
@@ -862,7 +631,7 @@ ScalingResult run_scaling(std::uint64_t steps_1ms, double task_ms, std::size_t p
   const std::uint64_t expected = expected_checksum(f, result.tasks, true);
   std::vector<parmap::Parallel<>> parallels;
   for (std::size_t j = 1; j <= hardware; ++j) parallels.emplace_back(static_cast<int>(j));
-  for (auto& p : parallels) consume(checksum(p(tasks(f, hardware)), true));  // warm-up
+  for (auto& p : parallels) consume(checksum(p(delayed_tasks(f, hardware)), true));  // warm-up
   std::vector<double> sequential;
   std::vector<std::vector<double>> times(hardware);
   for (int round = 0; round < config.runs; ++round) {
@@ -872,7 +641,7 @@ ScalingResult run_scaling(std::uint64_t steps_1ms, double task_ms, std::size_t p
     sequential.push_back(seconds_since(start));
     for (std::size_t j = 0; j < hardware; ++j) {
       start = Clock::now();
-      const std::uint64_t sum = checksum(parallels[j](tasks(f, result.tasks)), true);
+      const std::uint64_t sum = checksum(parallels[j](delayed_tasks(f, result.tasks)), true);
       times[j].push_back(seconds_since(start));
       if (sum != expected) throw std::runtime_error("scaling: wrong checksum");
       settle();
@@ -899,54 +668,6 @@ struct Target {
 };
 
 // --- Report -----------------------------------------------------------------------------------
-
-std::string fmt(const char* format, double v) {
-  if (v != v) return "n/a";  // NaN
-  char buffer[64];
-  std::snprintf(buffer, sizeof buffer, format, v);
-  return buffer;
-}
-
-std::string ns_text(double ns) { return fmt(ns >= 100 ? "%.0f" : "%.1f", ns); }
-
-std::string json_string(std::string_view s) {
-  std::string out = "\"";
-  for (const char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char buffer[8];
-      std::snprintf(buffer, sizeof buffer, "\\u%04x", c);
-      out += buffer;
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
-}
-std::string json_number(double v) {
-  if (v != v || v == std::numeric_limits<double>::infinity()) return "null";
-  char buffer[64];
-  std::snprintf(buffer, sizeof buffer, "%.6g", v);
-  return buffer;
-}
-std::string json_object(const std::vector<std::pair<std::string, std::string>>& fields) {
-  std::string out = "{";
-  for (std::size_t i = 0; i < fields.size(); ++i) {
-    if (i > 0) out += ", ";
-    out += json_string(fields[i].first) + ": " + fields[i].second;
-  }
-  return out + "}";
-}
-std::string json_array(const std::vector<std::string>& items) {
-  std::string out = "[";
-  for (std::size_t i = 0; i < items.size(); ++i) {
-    if (i > 0) out += ", ";
-    out += items[i];
-  }
-  return out + "]";
-}
 
 struct Machine {
   std::size_t hardware = 0;
@@ -1020,7 +741,7 @@ std::string throughput_json(const ThroughputSection& s, std::size_t n_jobs) {
 }  // namespace
 
 int main(int argc, char** argv) try {
-  const Config config = parse_args(argc, argv);
+  const Config config = parse_command_line(argc, argv, section_names, help);
   const Sizes sizes = config.quick ? Sizes::quick() : Sizes{};
 
   Machine machine;
@@ -1042,12 +763,9 @@ int main(int argc, char** argv) try {
   machine.load_before = load_average();
   std::fprintf(stderr, "[overhead] calibrating...\n");
   machine.ns_per_step = calibrate_ns_per_step();
-  auto steps_for = [&](double ns) {
-    return std::max<std::uint64_t>(1, static_cast<std::uint64_t>(ns / machine.ns_per_step + 0.5));
-  };
-  machine.steps_1us = steps_for(1'000);
-  machine.steps_50us = steps_for(50'000);
-  machine.steps_1ms = steps_for(1'000'000);
+  machine.steps_1us = steps_for(1'000, machine.ns_per_step);
+  machine.steps_50us = steps_for(50'000, machine.ns_per_step);
+  machine.steps_1ms = steps_for(1'000'000, machine.ns_per_step);
   machine.measured_1us = measure_task_ns(Spin{machine.steps_1us}, 2'000);
   machine.measured_50us = measure_task_ns(Spin{machine.steps_50us}, 200);
   machine.measured_1ms = measure_task_ns(Spin{machine.steps_1ms}, 20);
@@ -1218,8 +936,10 @@ int main(int argc, char** argv) try {
         streaming->peak_reset ? ", reset at start" : ", since process start");
     std::printf("|---:|---:|---:|---:|---:|---:|\n");
     std::printf("| %.1f MiB | %.1f MiB | %ld KiB | %.1f-%.1f MiB | %.2f s | %.1f |\n",
-                streaming->rss_start_kib / 1024.0, streaming->peak_kib / 1024.0,
-                streaming->growth_kib(), lo / 1024.0, hi / 1024.0, streaming->seconds,
+                static_cast<double>(streaming->rss_start_kib) / 1024.0,
+                static_cast<double>(streaming->peak_kib) / 1024.0, streaming->growth_kib(),
+                static_cast<double>(lo) / 1024.0, static_cast<double>(hi) / 1024.0,
+                streaming->seconds,
                 streaming->seconds * 1e9 / static_cast<double>(streaming->tasks));
     std::printf("\n(The same results held in a std::vector would take %.1f MiB.)\n",
                 static_cast<double>(streaming->tasks) * sizeof(std::int64_t) / (1024.0 * 1024.0));
@@ -1326,18 +1046,13 @@ int main(int argc, char** argv) try {
         rows.push_back(json_object({{"target", json_string(t.what)},
                                     {"value", json_number(t.value)},
                                     {"goal", json_number(t.goal)},
-                                    {"at_least", t.at_least ? "true" : "false"},
-                                    {"met", t.met() ? "true" : "false"},
+                                    {"at_least", json_bool(t.at_least)},
+                                    {"met", json_bool(t.met())},
                                     {"context", json_string(t.context)}}));
       }
       doc.emplace_back("targets", json_array(rows));
     }
-    std::ofstream out(config.json_path);
-    out << json_object(doc) << "\n";
-    if (!out) {
-      std::fprintf(stderr, "overhead: cannot write %s\n", config.json_path.c_str());
-      return 1;
-    }
+    if (!write_json("overhead", config.json_path, doc)) return 1;
   }
   return 0;
 } catch (const std::exception& e) {
