@@ -30,7 +30,8 @@ struct Indexed {
 // same object both times, in both forms.
 //
 // Waiting happens when the iterator is compared with end() or dereferenced, never in ++:
-// `| std::views::take(n)` stops after n results without waiting for one more.
+// `| std::views::take(n)` stops after n results without waiting for one more. While it waits,
+// the calling thread may run short tasks of the call itself (see Parallel).
 // ++ frees the result just consumed; when the range is destroyed (end of loop, break,
 // exception) tasks not yet started are cancelled, running ones are asked to stop through
 // their stop token and waited for, and results not consumed are freed.
