@@ -12,6 +12,7 @@
 #include <stdexcept>  // std::logic_error, std::runtime_error
 #include <stop_token>  // std::stop_token: tokens handed out by tasks
 #include <string>     // std::string
+#include <thread>     // std::this_thread::sleep_for: slow reads, a slow consumer
 #include <utility>    // std::move
 #include <vector>     // std::vector
 
@@ -168,7 +169,8 @@ TEST_CASE("a progress callback that throws fails the run like a task's exception
           }
         }(),
         ProgressFailure);
-    CHECK(parallel.last_report().failed != on_final);  // the final report throws after the end
+    CHECK(parallel.last_report().failed);
+    CHECK_FALSE(parallel.last_report().finished);
   }
   CHECK(calls.load() >= 1);
   CHECK(live.live.load() == 0);
@@ -183,4 +185,49 @@ TEST_CASE("calling a moved-from Parallel throws std::logic_error", "[contract]")
   CHECK(b(tasks).size() == 3);
   // NOLINTNEXTLINE(bugprone-use-after-move): the point of the test
   CHECK_THROWS_AS(a(tasks), std::logic_error);
+}
+
+TEST_CASE("an input read in place that throws after its task's timeout fails the run, collecting too",
+          "[contract][timeout]") {
+  parmap_test::Watchdog watchdog("late input error under collect");
+  struct ReadFailure {};
+  auto tasks = std::views::iota(0, 6) | std::views::transform([](int i) {
+                 if (i == 2) {
+                   std::this_thread::sleep_for(std::chrono::milliseconds(50));
+                   throw ReadFailure{};
+                 }
+                 return parmap::delayed([](int k) { return k; })(i);
+               });
+  CHECK_THROWS_AS(parmap::Parallel({.n_jobs = 2, .timeout = std::chrono::milliseconds(5)},
+                                   parmap::return_as::list, parmap::on_error::collect)(tasks),
+                  ReadFailure);
+}
+
+TEST_CASE("every idle worker joins a new batch, not only the one woken to read it", "[contract]") {
+  parmap_test::Watchdog watchdog("idle workers split a new batch");
+  // Four workers, a window of one batch of four tasks, and a consumer slow enough that the
+  // workers fall asleep between batches. Each task waits until all four of its batch run at
+  // once, which happens only if every sleeping worker was woken for the new batch.
+  const int n_jobs = 4;
+  const int batches = 3;
+  parmap_test::Counter arrived;
+  std::atomic<int> timed_out{0};
+  auto tasks = std::views::iota(0, n_jobs * batches) | std::views::transform([&](int i) {
+                 return parmap::delayed([&](int k) {
+                   arrived.add();
+                   if (!arrived.wait_for_at_least((k / n_jobs + 1) * n_jobs,
+                                                  std::chrono::seconds(5))) {
+                     ++timed_out;
+                   }
+                   return k;
+                 })(i);
+               });
+  int taken = 0;
+  for (const int r : parmap::Parallel({.n_jobs = n_jobs, .pre_dispatch = 1, .batch_size = n_jobs},
+                                      parmap::return_as::generator)(tasks)) {
+    CHECK(r == taken++);
+    if (r % n_jobs == 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  CHECK(taken == n_jobs * batches);
+  CHECK(timed_out.load() == 0);
 }

@@ -9,6 +9,7 @@
 #include <memory>   // std::unique_ptr: a move-only result
 #include <ranges>   // std::views::iota, transform, filter, take; std::ranges::input_range
 #include <string>   // std::to_string: completion-order log entries
+#include <thread>   // std::this_thread::sleep_for: tasks longer than the helping limit
 #include <vector>   // std::vector: collected results
 
 namespace {
@@ -128,12 +129,18 @@ TEST_CASE("take(10) on an infinite input stops all work once the range is gone",
 TEST_CASE("take(n) does not wait for the result after the n-th", "[ordered]") {
   parmap_test::Watchdog watchdog("take(n) does not wait for the result after the n-th");
   // Task 5 blocks (with a limit) until the test opens the gate after the loop. If taking five
-  // results waited for a sixth, the loop would only end when task 5 gave up.
+  // results waited for a sixth, the loop would only end when task 5 gave up. The other tasks
+  // take 200 us, more than the consumer's helping limit: a task that waits for the consumer
+  // must not run on the consumer's thread (see "Who runs tasks" in the README).
   parmap_test::TimedGate gate;
   std::atomic<bool> task5_gave_up{false};
   auto tasks = std::views::iota(0) | std::views::transform([&](int i) {
                  return parmap::delayed([&gate, &task5_gave_up](int k) {
-                   if (k == 5 && !gate.wait()) task5_gave_up = true;
+                   if (k == 5) {
+                     if (!gate.wait()) task5_gave_up = true;
+                   } else {
+                     std::this_thread::sleep_for(std::chrono::microseconds(200));
+                   }
                    return k;
                  })(i);
                });

@@ -128,31 +128,37 @@ class Parallel {
     static_assert(std::ranges::input_range<In>,
                   "parmap::Parallel: the argument must be an input range of tasks");
     using Task = detail::task_t<In>;
-    static_assert(std::invocable<Task&&>,
+    // A delayed(f)(args...) that f cannot run has said so where it was written; say nothing
+    // more, and stop here rather than add pages of errors from the engine below.
+    static_assert(std::invocable<Task&&> || detail::is_delayed_call_v<Task>,
                   "parmap::Parallel: each element of the input range must be a task callable "
                   "with no arguments, such as parmap::delayed(f)(x)");
-    static_assert(std::move_constructible<Task>,
-                  "parmap::Parallel: tasks must be move-constructible");
-    using Result = detail::task_result_t<Task>;
-    static_assert(std::is_void_v<Result> || std::move_constructible<std::remove_cvref_t<Result>>,
-                  "parmap::Parallel: a task's result must be move-constructible (results are "
-                  "made where they are stored and moved to you once)");
-
-    std::optional<std::size_t> total;
-    if constexpr (std::ranges::sized_range<In>)
-      total = static_cast<std::size_t>(std::ranges::size(input));
-    auto results = start(std::forward<In>(input), total);
-    if constexpr (std::same_as<Mode, return_as::list_t>) {
-      if constexpr (std::is_void_v<Result> && !collect) {
-        while (!results.at_end()) results.advance();
-      } else {
-        std::vector<detail::stored_result_t<Task, collect>> out;
-        if (total) out.reserve(*total);
-        results.drain_into(out);
-        return out;
-      }
+    if constexpr (!std::invocable<Task&&>) {
+      return;
     } else {
-      return results;
+      static_assert(std::move_constructible<Task>,
+                    "parmap::Parallel: tasks must be move-constructible");
+      using Result = detail::task_result_t<Task>;
+      static_assert(std::is_void_v<Result> || std::move_constructible<std::remove_cvref_t<Result>>,
+                    "parmap::Parallel: a task's result must be move-constructible (results are "
+                    "made where they are stored and moved to you once)");
+
+      std::optional<std::size_t> total;
+      if constexpr (std::ranges::sized_range<In>)
+        total = static_cast<std::size_t>(std::ranges::size(input));
+      auto results = start(std::forward<In>(input), total);
+      if constexpr (std::same_as<Mode, return_as::list_t>) {
+        if constexpr (std::is_void_v<Result> && !collect) {
+          while (!results.at_end()) results.advance();
+        } else {
+          std::vector<detail::stored_result_t<Task, collect>> out;
+          if (total) out.reserve(*total);
+          results.drain_into(out);
+          return out;
+        }
+      } else {
+        return results;
+      }
     }
   }
 

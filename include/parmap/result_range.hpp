@@ -203,7 +203,7 @@ class ResultRange {
   typename Source::Item item_{};  // the result being yielded, when have_
   bool have_ = false;
   bool done_ = false;
-  bool taken_ = false;  // the current result was dereferenced
+  bool taken_ = false;      // the current result was dereferenced
   bool exhausted_ = false;  // every result was yielded (not set by a failure)
   struct NoCurrent {};
   // Indexed ranges: the pair yielded at the current position, made by the first dereference.

@@ -43,9 +43,10 @@ class BatchSizer {
     if (!adaptive_) return fixed_;
     std::size_t size = 1;
     if (per_task_ns_ > 0) {
-      const auto ideal = static_cast<std::size_t>(
-          (batch_target.count() + per_task_ns_ - 1) / per_task_ns_);
-      size = std::clamp<std::size_t>(ideal, 1, std::min(std::max<std::size_t>(last_batch_, 1) * 2, max_batch));
+      const auto ideal =
+          static_cast<std::size_t>((batch_target.count() + per_task_ns_ - 1) / per_task_ns_);
+      size = std::clamp<std::size_t>(
+          ideal, 1, std::min(std::max<std::size_t>(last_batch_, 1) * 2, max_batch));
     }
     last_batch_ = size;
     return size;

@@ -90,8 +90,7 @@ class Run final : public ResultSource<stored_result_t<task_t<View>, Collect>> {
  private:
   std::unique_ptr<SlotBase> make_slot() override { return std::make_unique<Slot>(); }
 
-  void read_batch(SlotBase& base, std::size_t first, std::size_t want,
-                  std::size_t& read) override {
+  void read_batch(SlotBase& base, std::size_t first, std::size_t want, std::size_t& read) override {
     auto& slot = static_cast<Slot&>(base);
     // begin() is called lazily, by the first reader, so that an input whose begin() reads
     // or throws (a stream, say) does so under the same rules as every later read.

@@ -455,9 +455,10 @@ class RunCore {
             slot->in_open = true;
           }
           if (input_end_) input_done_.store(true, std::memory_order_release);
-          // Idle workers leave at the end, or one of them may take the new batch's tasks that
-          // this reader has not started (it runs one at a time, and may be the consumer).
-          if (input_end_ || read > 1) bump_work_locked(input_end_);
+          // Idle workers leave at the end, or take the new batch's tasks that this reader has
+          // not started (it runs one at a time, and may be the consumer): all of them, since
+          // one woken worker wakes no other.
+          if (input_end_ || read > 1) bump_work_locked(true);
           wake_consumer_locked();
           return true;
         }
@@ -570,7 +571,9 @@ class RunCore {
         if (!error) destroy_result(slot, k);
         std::rethrow_exception(late);
       }
-      replace_with_error(slot, k, std::move(late));
+      // Collecting, an error here came from reading the task in place (a task's own exception
+      // is its outcome): no result was made, and the read error fails the run below.
+      if (!error) replace_with_error(slot, k, std::move(late));
     }
     if (error) std::rethrow_exception(error);
   }
@@ -698,12 +701,18 @@ class RunCore {
     {
       std::lock_guard lock(mutex_);
       detach_locked(consumer_runner_);
-      finished_ = true;
       // Every task read has returned (its result was taken), though a worker may not have
       // counted its last ones into completed_ yet.
       completed = tasks_read_;
     }
-    progress_.finish(completed);  // may throw: the consumer sees it like a task's exception
+    try {
+      progress_.finish(completed);
+    } catch (...) {
+      fail(std::current_exception());  // like a task's exception: the run failed
+      rethrow_failure();
+    }
+    std::lock_guard lock(mutex_);
+    finished_ = true;
     return false;
   }
 
@@ -860,11 +869,11 @@ class RunCore {
   Runner consumer_runner_;                // the consumer while it helps
 
   alignas(64) std::mutex input_mutex_;  // serialises reads of the input; taken before mutex_
-  std::size_t next_index_ = 0;  // guarded by input_mutex_
-  bool input_end_ = false;      // guarded by input_mutex_
+  std::size_t next_index_ = 0;          // guarded by input_mutex_
+  bool input_end_ = false;              // guarded by input_mutex_
   std::vector<std::unique_ptr<SlotBase>> owned_slots_;  // guarded by input_mutex_
 
-  alignas(64) std::mutex mutex_;  // guards the window, the lists and the run's state below
+  alignas(64) std::mutex mutex_;         // guards the window, the lists and the run's state below
   std::condition_variable consumer_cv_;  // predicate: wake_epoch_ moved (sleep_until_event)
   std::condition_variable work_cv_;      // predicate: work_epoch_ moved (idle)
   std::condition_variable idle_cv_;      // predicate: active_loops_ == 0 (shutdown)
@@ -888,12 +897,12 @@ class RunCore {
   BatchSizer batcher_;                        // mutex_
   std::size_t tasks_read_ = 0;                // tasks read into batches; mutex_
   std::size_t tasks_started_ = 0;             // tasks begun; mutex_
-  std::size_t completed_ = 0;  // tasks that returned a result or outcome; mutex_
-  bool report_due_ = false;    // completed_ moved since the last progress report; mutex_
-  bool finished_ = false;      // the consumer reached the end; mutex_
-  std::vector<SlotBase*> free_;  // batches owned by nobody; mutex_
-  SlotQueue open_;               // batches that may have unclaimed chunks, oldest first; mutex_
-  SlotQueue published_order_;    // published, not yet pulled by the consumer; mutex_
+  std::size_t completed_ = 0;                 // tasks that returned a result or outcome; mutex_
+  bool report_due_ = false;          // completed_ moved since the last progress report; mutex_
+  bool finished_ = false;            // the consumer reached the end; mutex_
+  std::vector<SlotBase*> free_;      // batches owned by nobody; mutex_
+  SlotQueue open_;                   // batches that may have unclaimed chunks, oldest first; mutex_
+  SlotQueue published_order_;        // published, not yet pulled by the consumer; mutex_
   std::vector<SlotBase*> inflight_;  // published and not yet released, oldest first; mutex_
 };
 

@@ -100,7 +100,8 @@ struct SlotBase {
       chunk_state = std::make_unique<ChunkState[]>(chunks);
       chunk_capacity = chunks;
     } else {
-      for (std::size_t c = 0; c < chunks; ++c) chunk_state[c].next.store(0, std::memory_order_relaxed);
+      for (std::size_t c = 0; c < chunks; ++c)
+        chunk_state[c].next.store(0, std::memory_order_relaxed);
     }
     if (n > task_capacity) {
       task_state = std::make_unique<std::uint8_t[]>(n);  // zeroed: task_pending
@@ -129,8 +130,8 @@ struct SlotBase {
   }
   // Tasks of chunk c claimed so far.
   [[nodiscard]] std::size_t claimed_tasks(std::size_t c) const noexcept {
-    return std::min<std::size_t>(
-        chunk_size(c), chunk_state[c].next.load(std::memory_order_relaxed) & claim_mask);
+    return std::min<std::size_t>(chunk_size(c),
+                                 chunk_state[c].next.load(std::memory_order_relaxed) & claim_mask);
   }
   [[nodiscard]] std::atomic_ref<std::uint8_t> state(std::size_t k) const noexcept {
     return std::atomic_ref<std::uint8_t>(task_state[k]);
