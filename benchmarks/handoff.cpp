@@ -22,15 +22,16 @@
 // peer's (>1: parmap is faster). oneTBB rows, and the ratios that need them, are compiled in
 // only when the build found oneTBB (PARMAP_HAVE_TBB).
 
-#include <algorithm>    // std::min, std::max, std::ranges::minmax
-#include <array>        // std::array: the section names
-#include <chrono>       // std::chrono::steady_clock: every timing and stamp
-#include <cstdint>      // std::int64_t, std::uint64_t: task inputs, results, checksums
-#include <cstdio>       // std::printf, std::fprintf: the report
-#include <exception>    // std::exception: reported by main
-#include <functional>   // std::function: contestants' bodies
-#include <limits>       // std::numeric_limits: NaN for "not measured"
-#include <memory>       // std::make_shared: the latency section's Parallel objects
+#include <algorithm>   // std::min, std::max, std::ranges::minmax
+#include <array>       // std::array: the section names
+#include <chrono>      // std::chrono::steady_clock: every timing and stamp
+#include <cstdint>     // std::int64_t, std::uint64_t: task inputs, results, checksums
+#include <cstdio>      // std::printf, std::fprintf: the report
+#include <exception>   // std::exception: reported by main
+#include <functional>  // std::function: contestants' bodies
+#include <limits>      // std::numeric_limits: NaN for "not measured"
+#include <memory>      // std::make_shared: the latency section's Parallel objects
+#include <parmap/parmap.hpp>
 #include <stdexcept>    // std::runtime_error: wrong results
 #include <string>       // std::string
 #include <string_view>  // std::string_view: option parsing, names
@@ -38,9 +39,8 @@
 #include <utility>      // std::move, std::pair
 #include <vector>       // std::vector
 
-#include <parmap/parmap.hpp>
-
 #include "support/harness.hpp"  // parmap_bench: the harness shared with benchmarks/overhead
+#include "support/tbb.hpp"      // the oneTBB contestants
 
 #if PARMAP_HAVE_TBB
 #include <oneapi/tbb/global_control.h>     // tbb::global_control: two threads, like n_jobs
@@ -122,7 +122,6 @@ Calibration calibrate() {
 
 // --- Statistics -------------------------------------------------------------------------------
 
-
 // A figure measured once per round: its median and range across rounds.
 struct Spread {
   double median = nan, min = nan, max = nan;
@@ -135,82 +134,11 @@ Spread spread(const std::vector<double>& per_round) {
 
 // --- Contestants and rounds -------------------------------------------------------------------
 
-// One way of running `count` tasks; returns the checksum of the results it produced.
-struct Contestant {
-  std::string name;
-  bool ordered;  // claims input order: its checksum weights each result by position
-  std::function<std::uint64_t(std::size_t)> run;
-};
-
-// One contestant's time per task, one figure per round.
-struct Row {
-  std::string name;
-  std::vector<double> ns_per_task;
-  [[nodiscard]] double median_ns() const { return median(ns_per_task); }
-};
-
-template <class Mode, class F>
-Contestant parmap_contestant(std::string name, Mode mode, parmap::Options options, F f) {
-  return {std::move(name), ordered_mode<Mode>, parmap_run(mode, std::move(options), f)};
-}
-
 // The sequential loop: each result summed as it is computed.
 template <class F>
 Contestant sequential_contestant(F f) {
   return {"sequential loop", true,
           [f](std::size_t count) { return expected_checksum(f, count, true); }};
-}
-
-#if PARMAP_HAVE_TBB
-template <class F>
-Contestant tbb_parallel_for_contestant(F f) {
-  return {"oneTBB parallel_for", true,
-          [f](std::size_t count) { return tbb_parallel_for(f, count); }};
-}
-
-template <class F>
-Contestant tbb_pipeline_contestant(F f, std::size_t tokens, tbb::filter_mode sink_mode) {
-  const bool ordered = sink_mode == tbb::filter_mode::serial_in_order;
-  std::string name = std::string("oneTBB pipeline, ") + (ordered ? "in-order" : "out-of-order") +
-                     " sink, " + std::to_string(tokens) + " tokens";
-  return {std::move(name), ordered, [f, tokens, sink_mode](std::size_t count) {
-            return tbb_pipeline(f, count, tokens, sink_mode);
-          }};
-}
-#endif
-
-// Runs every contestant `runs` times on n tasks of f, interleaved (round k runs each once),
-// after a warm-up on n / 10 (threads started, caches and allocator primed). Every run's
-// checksum is compared with the sequential loop's; a mismatch throws.
-template <class F>
-std::vector<Row> run_rounds(std::string_view section, F f, std::size_t n,
-                            const std::vector<Contestant>& contestants, int runs) {
-  Expected<F> expected(f);
-  auto check = [&](const Contestant& c, std::size_t count, std::uint64_t got) {
-    if (got != expected(count, c.ordered)) {
-      throw std::runtime_error(std::string(section) + ": " + c.name + ": wrong " +
-                               (c.ordered ? "or misordered " : "") + "results on " +
-                               std::to_string(count) + " tasks");
-    }
-  };
-  for (const Contestant& c : contestants) {
-    const std::size_t count = std::max<std::size_t>(n / 10, 1);
-    check(c, count, c.run(count));
-    settle();
-  }
-  std::vector<Row> rows;
-  for (const Contestant& c : contestants) rows.push_back({c.name, {}});
-  for (int round = 0; round < runs; ++round) {
-    for (std::size_t k = 0; k < contestants.size(); ++k) {
-      const auto start = Clock::now();
-      const std::uint64_t sum = contestants[k].run(n);
-      const double seconds = seconds_since(start);
-      check(contestants[k], n, sum);
-      rows[k].ns_per_task.push_back(seconds * 1e9 / static_cast<double>(n));
-      settle();
-    }
-  }
-  return rows;
 }
 
 // --- Report -----------------------------------------------------------------------------------
@@ -243,19 +171,10 @@ class Table {
 };
 
 std::string json_spread(const Spread& s) {
-  return json_object(
-      {{"median", json_number(s.median)}, {"min", json_number(s.min)}, {"max", json_number(s.max)}});
+  return json_object({{"median", json_number(s.median)},
+                      {"min", json_number(s.min)},
+                      {"max", json_number(s.max)}});
 }
-
-// A goal with what this run measured.
-struct Target {
-  std::string what;
-  double value;  // NaN: not measured
-  double goal;
-  bool at_least;  // met when value >= goal; otherwise when value <= goal
-  std::string unit;
-  [[nodiscard]] bool met() const { return at_least ? value >= goal : value <= goal; }
-};
 
 // What the sections hand to main: targets for the final list, JSON for --json.
 struct Report {
@@ -335,8 +254,8 @@ void report_throughput(const Throughput& s, Report& report) {
                   range_text(fmt("%.2f", r.min), fmt("%.2f", r.max)),
                   c.goal > 0 ? fmt(">= %.1f", c.goal) : ""});
       if (c.goal > 0) {
-        report.targets.push_back(
-            {s.key + ": " + c.parmap + " / " + c.peer + " throughput", r.median, c.goal, true, "x"});
+        report.targets.push_back({s.key + ": " + c.parmap + " / " + c.peer + " throughput",
+                                  r.median, c.goal, true, "x"});
       }
     }
     ratios.print();
@@ -349,8 +268,7 @@ void report_throughput(const Throughput& s, Report& report) {
         {"name", json_string(r.name)},
         {"ns_per_task", json_spread(spread(r.ns_per_task))},
         {"ns_per_task_runs", json_numbers(r.ns_per_task)},
-        {"efficiency",
-         s.efficiency && &r != sequential ? json_number(s.efficiency_of(r)) : "null"},
+        {"efficiency", s.efficiency && &r != sequential ? json_number(s.efficiency_of(r)) : "null"},
     }));
   }
   std::vector<std::string> ratios;
@@ -478,7 +396,7 @@ void section_latency(const Calibration& calibration, const Sizes& sizes, const C
     run_checked(b, std::max<std::size_t>(n / 10, 1), scratch);
     settle();
   }
-  std::vector<std::vector<double>> samples(bodies.size());      // every round's, pooled
+  std::vector<std::vector<double>> samples(bodies.size());        // every round's, pooled
   std::vector<std::vector<double>> round_medians(bodies.size());  // one per round
   for (auto& s : samples) s.reserve(n * static_cast<std::size_t>(config.runs));
   scratch.reserve(n);
@@ -498,9 +416,9 @@ void section_latency(const Calibration& calibration, const Sizes& sizes, const C
   std::printf(
       "Percentiles over every result of every round; the last column is the range of the "
       "per-round medians.\n\n");
-  Table table({"contestant", "samples", "median us", "p90 us", "p99 us", "max us",
-               "round medians min-max"},
-              "lrrrrrr");
+  Table table(
+      {"contestant", "samples", "median us", "p90 us", "p99 us", "max us", "round medians min-max"},
+      "lrrrrrr");
   std::vector<std::string> rows;
   for (std::size_t k = 0; k < bodies.size(); ++k) {
     const auto& s = samples[k];
@@ -522,10 +440,10 @@ void section_latency(const Calibration& calibration, const Sizes& sizes, const C
   }
   table.print();
   std::fflush(stdout);
-  report.json.emplace_back(
-      "latency", json_object({{"task_ns", json_number(calibration.measured_50us)},
-                              {"tasks", std::to_string(n)},
-                              {"rows", json_array(rows)}}));
+  report.json.emplace_back("latency",
+                           json_object({{"task_ns", json_number(calibration.measured_50us)},
+                                        {"tasks", std::to_string(n)},
+                                        {"rows", json_array(rows)}}));
 }
 
 // hostage: 10 tasks, n_jobs = 2, pre_dispatch = 10, automatic batches; task 1 (0-based) sleeps,
@@ -741,16 +659,16 @@ int main(int argc, char** argv) try {
   std::fprintf(stderr, "[handoff] calibrating...\n");
   const Calibration calibration = calibrate();
 
-  std::printf("# parmap hand-off benchmark%s\n\n",
-              config.quick ? " (--quick: counts too small for conclusions, figures indicative)"
-                           : "");
+  std::printf(
+      "# parmap hand-off benchmark%s\n\n",
+      config.quick ? " (--quick: counts too small for conclusions, figures indicative)" : "");
   std::printf("`%s`\n\n", config.text.c_str());
   std::printf("- machine: %u hardware threads, load average (1 min) at start %s\n",
               std::thread::hardware_concurrency(), fmt("%.2f", load_before).c_str());
   std::printf("- parallel contestants: n_jobs = %d; peer: %s\n", n_jobs, tbb.c_str());
-  std::printf("- build: %s\n",
-              asserts ? "asserts ON (not a Release build: numbers not representative)"
-                      : "NDEBUG (Release)");
+  std::printf("- build: %s\n", asserts
+                                   ? "asserts ON (not a Release build: numbers not representative)"
+                                   : "NDEBUG (Release)");
   std::printf("- rounds: %d, interleaved; figures are medians, min-max across rounds beside them\n",
               config.runs);
   std::printf(
@@ -772,25 +690,14 @@ int main(int argc, char** argv) try {
   std::printf("\n## Targets\n\n");
   std::printf("load average (1 min) at end: %s\n\n", fmt("%.2f", load_after).c_str());
   for (const Target& t : report.targets) {
-    const std::string status = config.quick ? std::string("indicative (quick): ") +
-                                                  (t.met() ? "met" : "not met")
-                               : t.met()    ? "met"
-                                            : "**not met**";
-    std::printf("- %s: %s%s (goal %s %s%s): %s\n", t.what.c_str(), fmt("%.3g", t.value).c_str(),
-                t.unit.c_str(), t.at_least ? ">=" : "<=", fmt("%.3g", t.goal).c_str(),
-                t.unit.c_str(), status.c_str());
+    std::printf("- %s: %s%s (goal %s): %s\n", t.what.c_str(), fmt("%.3g", t.value).c_str(),
+                t.unit.c_str(), t.goal_text().c_str(), t.verdict(config.quick).c_str());
   }
   std::fflush(stdout);
 
   if (!config.json_path.empty()) {
     std::vector<std::string> targets;
-    for (const Target& t : report.targets) {
-      targets.push_back(json_object({{"target", json_string(t.what)},
-                                     {"value", json_number(t.value)},
-                                     {"goal", json_number(t.goal)},
-                                     {"at_least", json_bool(t.at_least)},
-                                     {"met", json_bool(t.met())}}));
-    }
+    for (const Target& t : report.targets) targets.push_back(t.json());
     std::vector<std::pair<std::string, std::string>> doc = {
         {"command", json_string(config.text)},
         {"quick", json_bool(config.quick)},
