@@ -8,7 +8,6 @@
 #include <cstdint>     // std::uint64_t: seeds
 #include <functional>  // std::function: the tasks
 #include <parmap/parmap.hpp>
-#include <random>  // std::mt19937_64, distributions
 #include <ranges>  // std::views::iota, std::views::transform
 #include <string>  // std::string
 #include <thread>  // std::thread, std::this_thread::yield
@@ -26,24 +25,21 @@ TEST_CASE("Parallel objects made and destroyed in a tight loop never hang or los
   const std::uint64_t seed = env_number("PARMAP_STRESS_SEED").value_or(12345);
   CAPTURE(seed);
   parmap_test::Watchdog watchdog("tight create/destroy loop, seed " + std::to_string(seed), 300s);
-  std::mt19937_64 rng(seed);
-  const auto pick = [&rng](int lo, int hi) {
-    return std::uniform_int_distribution<int>(lo, hi)(rng);
-  };
+  parmap_test::Dice dice(seed);
   int wrong = 0;
   for (int iteration = 0; iteration < 2000; ++iteration) {
-    const int n = pick(0, 5);
+    const int n = dice.pick(0, 5);
     std::vector<std::function<int()>> tasks;
     for (int i = 0; i < n; ++i) tasks.emplace_back([i] { return i * 3; });
-    parmap::Options options{.n_jobs = pick(2, 4)};
-    const int window = pick(0, 2);
+    parmap::Options options{.n_jobs = dice.pick(2, 4)};
+    const int window = dice.pick(0, 2);
     if (window > 0) {
       options.pre_dispatch = window;
     } else {
       options.pre_dispatch = parmap::all;
     }
-    options.batch_size = pick(1, 2);
-    const int how = pick(0, 4);
+    options.batch_size = dice.pick(1, 2);
+    const int how = dice.pick(0, 4);
     std::vector<int> got;
     if (how == 0) {
       got = parmap::Parallel(options)(tasks);
@@ -82,14 +78,11 @@ TEST_CASE("many Parallel objects used from several threads at once stay independ
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&problems, t, seed] {
-      std::mt19937_64 rng(seed + static_cast<std::uint64_t>(t));
-      const auto pick = [&rng](int lo, int hi) {
-        return std::uniform_int_distribution<int>(lo, hi)(rng);
-      };
+      parmap_test::Dice dice(seed + static_cast<std::uint64_t>(t));
       // One long-lived Parallel per thread, plus fresh ones.
       parmap::Parallel kept({.n_jobs = 2}, parmap::return_as::generator);
       for (int run = 0; run < 40; ++run) {
-        const int n = pick(0, 60);
+        const int n = dice.pick(0, 60);
         std::vector<std::function<long()>> tasks;
         for (int i = 0; i < n; ++i) {
           tasks.emplace_back([i, t] {
@@ -100,9 +93,10 @@ TEST_CASE("many Parallel objects used from several threads at once stay independ
         std::vector<long> expected;
         for (int i = 0; i < n; ++i) expected.push_back(static_cast<long>(i) * 1000 + t);
         std::vector<long> got;
-        const int how = pick(0, 3);
-        const parmap::Options options{
-            .n_jobs = pick(1, 3), .pre_dispatch = pick(1, 4), .batch_size = pick(1, 3)};
+        const int how = dice.pick(0, 3);
+        const parmap::Options options{.n_jobs = dice.pick(1, 3),
+                                      .pre_dispatch = dice.pick(1, 4),
+                                      .batch_size = dice.pick(1, 3)};
         if (how == 0) {
           for (const long v : kept(tasks)) got.push_back(v);
         } else if (how == 1) {

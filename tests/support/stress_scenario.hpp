@@ -10,10 +10,11 @@
 #include <cstddef>    // std::size_t
 #include <cstdint>    // std::uint64_t: seeds
 #include <optional>   // std::optional: where the input throws
-#include <random>     // std::mt19937_64, distributions
 #include <sstream>    // std::ostringstream: describe()
 #include <string>     // std::string
 #include <vector>     // std::vector
+
+#include "stress_support.hpp"  // Dice: the scenario's random choices
 
 namespace parmap_test::stress {
 
@@ -124,67 +125,64 @@ struct Scenario {
 
 // The scenario of `seed`: the same seed always makes the same scenario.
 inline Scenario make_scenario(std::uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  const auto pick = [&rng](int lo, int hi) {
-    return std::uniform_int_distribution<int>(lo, hi)(rng);
-  };
-  const auto chance = [&rng](double p) { return std::bernoulli_distribution(p)(rng); };
+  Dice dice(seed);
   Scenario s;
   s.seed = seed;
-  s.n_jobs = pick(1, 4);
-  s.window = chance(0.12) ? 0 : pick(1, 8);
-  s.batch = chance(0.3) ? 0 : pick(1, 5);
-  const int length_kind = pick(0, 9);
+  s.n_jobs = dice.pick(1, 4);
+  s.window = dice.chance(0.12) ? 0 : dice.pick(1, 8);
+  s.batch = dice.chance(0.3) ? 0 : dice.pick(1, 5);
+  const int length_kind = dice.pick(0, 9);
   s.length = static_cast<std::size_t>(length_kind == 0   ? 0
-                                      : length_kind == 1 ? pick(1, 3)
-                                                         : pick(0, 300));
+                                      : length_kind == 1 ? dice.pick(1, 3)
+                                                         : dice.pick(0, 300));
   const int n = static_cast<int>(s.length);
 
-  s.durations = static_cast<Durations>(pick(0, 4));
+  s.durations = static_cast<Durations>(dice.pick(0, 4));
   s.micros.assign(s.length, 0);
   for (int i = 0; i < n; ++i) {
     switch (s.durations) {
       case Durations::none:
         break;
       case Durations::sleeps:
-        s.micros[i] = pick(0, 100);
+        s.micros[i] = dice.pick(0, 100);
         break;
       case Durations::spins:
-        s.micros[i] = -pick(0, 50);
+        s.micros[i] = -dice.pick(0, 50);
         break;
       case Durations::heavy_tail:
-        s.micros[i] = chance(0.03) ? pick(1000, 5000) : 0;
+        s.micros[i] = dice.chance(0.03) ? dice.pick(1000, 5000) : 0;
         break;
       case Durations::slow_head:
-        s.micros[i] = i == 0 ? pick(5000, 20000) : (chance(0.3) ? -pick(0, 20) : 0);
+        s.micros[i] = i == 0 ? dice.pick(5000, 20000) : (dice.chance(0.3) ? -dice.pick(0, 20) : 0);
         break;
     }
   }
   s.task_throws.assign(s.length, 0);
-  if (n > 0 && chance(0.35)) {
-    const int errors = pick(1, 3);
-    for (int e = 0; e < errors; ++e) s.task_throws[static_cast<std::size_t>(pick(0, n - 1))] = 1;
+  if (n > 0 && dice.chance(0.35)) {
+    const int errors = dice.pick(1, 3);
+    for (int e = 0; e < errors; ++e)
+      s.task_throws[static_cast<std::size_t>(dice.pick(0, n - 1))] = 1;
   }
-  if (chance(0.15)) s.input_throw_at = static_cast<std::size_t>(pick(0, n));
+  if (dice.chance(0.15)) s.input_throw_at = static_cast<std::size_t>(dice.pick(0, n));
 
-  const int mode = pick(0, 19);
+  const int mode = dice.pick(0, 19);
   s.mode = mode < 5 ? Mode::list : mode < 13 ? Mode::generator : Mode::unordered;
   if (s.mode != Mode::list) {
-    const int consumer = pick(0, 9);
+    const int consumer = dice.pick(0, 9);
     s.consumer = consumer < 4   ? Consumer::fast
                  : consumer < 6 ? Consumer::slow
                  : consumer < 8 ? Consumer::break_at
                                 : Consumer::throw_at;
   }
-  s.stop_after = static_cast<std::size_t>(pick(0, n));
-  s.consumer_pause_us = pick(20, 150);
-  const int kind = pick(0, 3);
+  s.stop_after = static_cast<std::size_t>(dice.pick(0, n));
+  s.consumer_pause_us = dice.pick(20, 150);
+  const int kind = dice.pick(0, 3);
   s.kind = kind < 2 ? Kind::small : kind == 2 ? Kind::large : Kind::fragile;
-  if (s.kind == Kind::fragile) s.move_throw_permille = pick(1, 10);
-  s.collect = chance(0.4);
-  s.lvalue_input = chance(0.5);
-  s.indexed = s.mode == Mode::unordered || (s.mode == Mode::generator && chance(0.5));
-  s.watched = chance(0.2);
+  if (s.kind == Kind::fragile) s.move_throw_permille = dice.pick(1, 10);
+  s.collect = dice.chance(0.4);
+  s.lvalue_input = dice.chance(0.5);
+  s.indexed = s.mode == Mode::unordered || (s.mode == Mode::generator && dice.chance(0.5));
+  s.watched = dice.chance(0.2);
   return s;
 }
 

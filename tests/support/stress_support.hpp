@@ -2,7 +2,8 @@
 
 // Helpers for the reliability tests (stress, timeout, error policy, report, bad input):
 // capturing what the library prints on stderr, the message of an expected exception, and the
-// stress tests' seeds and settings from the environment (PARMAP_STRESS_SEED, ...).
+// stress tests' seeds, settings from the environment (PARMAP_STRESS_SEED, ...) and random
+// choices (Dice).
 // (Counters, gates, wait_for_stop and thread_count live in test_support.hpp.)
 
 #include <unistd.h>  // dup, dup2, close: redirecting file descriptor 2
@@ -12,6 +13,7 @@
 #include <cstdlib>    // std::getenv, std::strtoull: settings from the environment
 #include <exception>  // std::exception: thrown_message
 #include <optional>   // std::optional: a setting not given
+#include <random>     // std::mt19937_64, distributions: Dice
 #include <stdexcept>  // std::runtime_error: a capture that cannot be set up
 #include <string>     // std::string
 
@@ -93,5 +95,18 @@ inline std::optional<std::uint64_t> env_number(const char* name) {
   if (text == nullptr || *text == '\0') return std::nullopt;
   return std::strtoull(text, nullptr, 0);
 }
+
+// The stress tests' seeded random choices: the same seed makes the same choices, in order.
+class Dice {
+ public:
+  explicit Dice(std::uint64_t seed) : rng_(seed) {}
+  // An int in [lo, hi].
+  int pick(int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng_); }
+  // True with probability p.
+  bool chance(double p) { return std::bernoulli_distribution(p)(rng_); }
+
+ private:
+  std::mt19937_64 rng_;
+};
 
 }  // namespace parmap_test
