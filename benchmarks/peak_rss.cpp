@@ -68,6 +68,7 @@ std::optional<Measurement> spawn(const Cli& cli, const Config& c) {
       "--pattern", c.pattern, "--consumer", c.consumer};
   args.insert(args.end(), cli.passthrough.begin(), cli.passthrough.end());
   std::vector<char*> argv;
+  argv.reserve(args.size() + 1);
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
 

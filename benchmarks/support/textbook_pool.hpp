@@ -78,7 +78,7 @@ class TextbookPool {
 // `pool` running each task as a std::packaged_task, the futures read in input order;
 // measured against parmap's list.
 template <class F>
-Contestant textbook_pool_contestant(std::shared_ptr<TextbookPool> pool, F f,
+Contestant textbook_pool_contestant(const std::shared_ptr<TextbookPool>& pool, F f,
                                     std::size_t tasks = 0) {
   return {"textbook pool, future per task", true,
           [f, pool](std::size_t count) {

@@ -202,11 +202,11 @@ inline Config parse_options_or_exit(int argc, char** argv) {
     return parse_options(argc, argv);
   } catch (const HelpRequested&) {
     print_usage(stdout, argv0);
-    std::exit(0);
+    std::exit(0);  // NOLINT(concurrency-mt-unsafe): no other thread exists yet
   } catch (const UsageError& e) {
     std::fprintf(stderr, "memory_demo: %s\n\n", e.message.c_str());
     print_usage(stderr, argv0);
-    std::exit(2);
+    std::exit(2);  // NOLINT(concurrency-mt-unsafe): no other thread exists yet
   }
 }
 

@@ -10,6 +10,11 @@
 
 namespace live_count {
 
+// How many LiveCount objects count now, and the most at once since LiveCount::reset_peak().
+// Only LiveCount touches them.
+inline std::atomic<long> live_results{0};
+inline std::atomic<long> peak_live_results{0};
+
 // A member that makes its owner count as one live result until it is destroyed or moved from.
 // Move-only, so its owner is too (a copy of a big result would be a hidden allocation).
 //
@@ -37,28 +42,27 @@ class LiveCount {
   ~LiveCount() { count_out(); }
 
   // Results alive now.
-  static long live() noexcept { return live_.load(); }
+  static long live() noexcept { return live_results.load(); }
   // The most results alive at once since the last reset_peak().
-  static long peak() noexcept { return peak_.load(); }
+  static long peak() noexcept { return peak_live_results.load(); }
   // Starts a new peak from the results alive now.
-  static void reset_peak() noexcept { peak_.store(live_.load()); }
+  static void reset_peak() noexcept { peak_live_results.store(live_results.load()); }
 
  private:
   void count_in() noexcept {
     counted_ = true;
     // Relaxed: statistics, read after the run's threads are joined (see the class comment).
-    const long now = live_.fetch_add(1, std::memory_order_relaxed) + 1;
-    long seen = peak_.load(std::memory_order_relaxed);
-    while (now > seen && !peak_.compare_exchange_weak(seen, now, std::memory_order_relaxed)) {
+    const long now = live_results.fetch_add(1, std::memory_order_relaxed) + 1;
+    long seen = peak_live_results.load(std::memory_order_relaxed);
+    while (now > seen &&
+           !peak_live_results.compare_exchange_weak(seen, now, std::memory_order_relaxed)) {
     }
   }
   void count_out() noexcept {
-    if (std::exchange(counted_, false)) live_.fetch_sub(1, std::memory_order_relaxed);
+    if (std::exchange(counted_, false)) live_results.fetch_sub(1, std::memory_order_relaxed);
   }
 
-  inline static std::atomic<long> live_{0};
-  inline static std::atomic<long> peak_{0};
-  bool counted_ = false;  // this object is one of live_; only its owner's thread touches it
+  bool counted_ = false;  // this object is one of live_results; only its owner's thread touches it
 };
 
 }  // namespace live_count

@@ -85,7 +85,7 @@ class ReadGuard {
   RunState& s_;
 };
 
-inline constexpr std::size_t large_bytes = 64 * 1024;
+inline constexpr std::size_t large_bytes = std::size_t{64} * 1024;
 
 // A move-only result that counts itself live while it holds a payload (moved-from shells do
 // not count), optionally with a 64 KiB buffer. Its moves never throw.
@@ -151,6 +151,7 @@ class FragileItem : public Item {
       : Item(take(std::move(other))), moves_(other.moves_ + 1) {}
   FragileItem& operator=(FragileItem&& other) noexcept {
     Item::operator=(std::move(other));
+    // NOLINTNEXTLINE(bugprone-use-after-move): only the Item base was moved from.
     moves_ = other.moves_;
     return *this;
   }

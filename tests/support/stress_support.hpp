@@ -91,6 +91,7 @@ inline std::uint64_t splitmix64(std::uint64_t x) {
 // The environment variable `name` as a number (decimal, or 0x.. hexadecimal); nullopt when
 // unset or empty.
 inline std::optional<std::uint64_t> env_number(const char* name) {
+  // NOLINTNEXTLINE(concurrency-mt-unsafe): nothing in the tests sets the environment.
   const char* text = std::getenv(name);
   if (text == nullptr || *text == '\0') return std::nullopt;
   return std::strtoull(text, nullptr, 0);
