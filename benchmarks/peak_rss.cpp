@@ -23,410 +23,36 @@
 // sink (serial_in_order or serial_out_of_order). The sink runs on those n_jobs threads,
 // where parmap's consumer has a thread of its own: with a slow consumer TBB computes with
 // one thread fewer.
+//
+// This file is the parent: the sweep, the children it starts and the table. The rest is in
+// peak_rss/: options.cpp (the command line), child.cpp (one configuration, parmap's modes),
+// tbb_pipeline.cpp (oneTBB's rows).
+
+#include "peak_rss/peak_rss.hpp"  // Base, Config, Cli, parse, run_child, durations
 
 #include <sys/wait.h>  // waitpid, WIFEXITED: the children
 #include <unistd.h>    // fork, execv, pipe, dup2, read
 
-#include <algorithm>    // std::max, std::min, std::find
-#include <atomic>       // std::atomic: the live-result counter
-#include <cerrno>       // errno: EINTR around waitpid/read
-#include <charconv>     // std::from_chars: option values
-#include <chrono>       // std::chrono: sleeps and wall times
-#include <cmath>        // std::pow: Pareto durations
-#include <cstddef>      // std::size_t
-#include <cstdint>      // std::int64_t, std::uint64_t
-#include <cstdio>       // std::printf, std::fprintf: reports
-#include <fstream>      // std::ofstream: the JSON file
-#include <map>          // std::map: results by configuration, for the table
-#include <optional>     // std::optional: readings and options
-#include <random>       // std::mt19937_64, std::uniform_real_distribution: seeded durations
-#include <ranges>       // std::views::iota, std::views::transform: the task range
-#include <sstream>      // std::istringstream: parsing the child's answer
-#include <string>       // std::string
-#include <string_view>  // std::string_view: options
-#include <thread>       // std::this_thread::sleep_for
-#include <tuple>        // std::tuple: table keys
-#include <utility>      // std::move, std::exchange
-#include <vector>       // std::vector
+#include <algorithm>  // std::max, std::min
+#include <cerrno>     // errno: EINTR around waitpid/read
+#include <chrono>     // std::chrono::steady_clock: the sweep's time
+#include <cstddef>    // std::size_t
+#include <cstdint>    // std::int64_t
+#include <cstdio>     // std::printf, std::fprintf, std::sscanf: reports, the child's answer
+#include <fstream>    // std::ofstream: the JSON file
+#include <map>        // std::map: results by configuration, for the table
+#include <optional>   // std::optional: a child's measurement
+#include <string>     // std::string
+#include <tuple>      // std::tuple: table keys
+#include <utility>    // std::move
+#include <vector>     // std::vector
 
-#if __has_include(<malloc.h>)
-#include <malloc.h>  // mallopt, M_MMAP_THRESHOLD (glibc)
-#endif
-
-#include <parmap/parmap.hpp>
-
-#include "support/proc_memory.hpp"  // current_rss, peak_rss, reset_peak_rss
-
-#ifdef PARMAP_HAVE_TBB
-#include <oneapi/tbb/parallel_pipeline.h>  // tbb::parallel_pipeline, tbb::make_filter
-#include <oneapi/tbb/task_arena.h>         // tbb::task_arena: n_jobs threads
-#endif
+#include "support/proc_memory.hpp"  // pin_mmap_threshold
 
 namespace {
 
+using namespace peak_rss;  // peak_rss/peak_rss.hpp: what the parent and the child share
 using Clock = std::chrono::steady_clock;
-using std::chrono::microseconds;
-
-// --- Configuration ---------------------------------------------------------------------------
-
-struct Base {  // what every configuration shares
-  std::size_t tasks = 40;
-  double size_mb = 4;
-  double task_ms = 20;
-  double head_ms = 500;
-  double consumer_ms = 30;
-  int n_jobs = 2;
-  std::uint64_t seed = 42;
-  bool pin_mmap = true;
-
-  [[nodiscard]] std::size_t elements() const {
-    return std::max<std::size_t>(1, static_cast<std::size_t>(size_mb * 1e6 / sizeof(double)));
-  }
-  [[nodiscard]] std::int64_t result_bytes() const {
-    return static_cast<std::int64_t>(elements() * sizeof(double));
-  }
-};
-
-const std::vector<std::string> modes = {"ordered", "unordered", "list"
-#ifdef PARMAP_HAVE_TBB
-                                        ,
-                                        "tbb_in_order", "tbb_out_of_order"
-#endif
-};
-const std::vector<std::string> patterns = {"uniform", "slow_head", "heavy_tail"};
-const std::vector<std::string> consumers = {"fast", "slow"};
-
-struct Config {
-  std::string mode;
-  std::size_t window = 0;  // 0: all
-  std::string pattern;
-  std::string consumer;
-};
-
-// Task i's duration in microseconds: the same in the parent (for the header) and the child.
-std::vector<std::int64_t> durations(const Base& b, const std::string& pattern) {
-  std::vector<std::int64_t> us(b.tasks, static_cast<std::int64_t>(b.task_ms * 1000));
-  if (pattern == "slow_head" && !us.empty()) {
-    us[0] = static_cast<std::int64_t>(b.head_ms * 1000);
-  } else if (pattern == "heavy_tail") {
-    // Pareto(alpha, x_m): mean alpha x_m / (alpha - 1) = 3 x_m for alpha = 1.5.
-    constexpr double alpha = 1.5;
-    const double x_m = b.task_ms / 3;
-    std::mt19937_64 rng(b.seed);
-    std::uniform_real_distribution<double> u(0.0, 1.0);
-    for (auto& d : us) {
-      const double ms = std::min(x_m / std::pow(1.0 - u(rng), 1.0 / alpha), 50 * b.task_ms);
-      d = static_cast<std::int64_t>(ms * 1000);
-    }
-  }
-  return us;
-}
-
-// --- The result type and the work ------------------------------------------------------------
-
-std::atomic<long> g_live{0};
-std::atomic<long> g_peak{0};
-
-// A task's result: `n` doubles, every page written. Move-only; counts the instances that
-// own storage, and the peak of that count.
-class Blob {
- public:
-  Blob() = default;  // empty, uncounted (oneTBB default-constructs some filter outputs)
-  Blob(std::size_t n, double value) : data_(n, value), counted_(true) {
-    // Relaxed: a statistic, read after every thread of the run has been joined.
-    const long now = g_live.fetch_add(1, std::memory_order_relaxed) + 1;
-    long seen = g_peak.load(std::memory_order_relaxed);
-    while (now > seen && !g_peak.compare_exchange_weak(seen, now, std::memory_order_relaxed)) {
-    }
-  }
-  Blob(Blob&& o) noexcept : data_(std::move(o.data_)), counted_(std::exchange(o.counted_, false)) {}
-  Blob& operator=(Blob&& o) noexcept {
-    if (this != &o) {
-      release();
-      data_ = std::move(o.data_);
-      counted_ = std::exchange(o.counted_, false);
-    }
-    return *this;
-  }
-  Blob(const Blob&) = delete;
-  Blob& operator=(const Blob&) = delete;
-  ~Blob() { release(); }
-
-  [[nodiscard]] const std::vector<double>& data() const noexcept { return data_; }
-
- private:
-  void release() noexcept {
-    if (std::exchange(counted_, false)) g_live.fetch_sub(1, std::memory_order_relaxed);
-  }
-  std::vector<double> data_;
-  bool counted_ = false;
-};
-
-Blob make_result(std::size_t i, std::int64_t sleep_us, std::size_t elements) {
-  std::this_thread::sleep_for(microseconds(sleep_us));
-  return Blob(elements, static_cast<double>(i));
-}
-
-// The consumer: reads every element (so a result is really used), then, if slow, sleeps.
-struct Consumer {
-  std::int64_t sleep_us = 0;
-  std::size_t count = 0;
-  std::size_t out_of_order = 0;  // results whose task index is not their position
-  std::size_t torn = 0;          // results whose elements are not all their index
-  double index_sum = 0;
-
-  void operator()(const Blob& b) {
-    double s = 0;
-    for (const double x : b.data()) s += x;
-    const double index = b.data().front();
-    if (s != index * static_cast<double>(b.data().size())) ++torn;
-    if (static_cast<std::size_t>(index) != count) ++out_of_order;
-    index_sum += index;
-    ++count;
-    if (sleep_us > 0) std::this_thread::sleep_for(microseconds(sleep_us));
-  }
-};
-
-// Thrown for a bad command line; main prints it with the usage and exits with 2.
-struct UsageError {
-  std::string message;
-};
-// Thrown for --help; main prints the usage and exits with 0.
-struct HelpRequested {};
-
-// --- The child: one configuration ------------------------------------------------------------
-
-struct Measurement {
-  std::int64_t peak_growth = 0;
-  std::int64_t baseline = 0;
-  double wall = 0;
-  long max_live = 0;
-  bool ok = false;
-  bool hwm_reset = false;
-};
-
-template <class Mode>
-void run_parmap(const Base& b, const Config& c, const std::vector<std::int64_t>& us, Mode mode,
-                Consumer& consume) {
-  parmap::Parallel parallel(
-      parmap::Options{.n_jobs = b.n_jobs,
-                      .pre_dispatch = c.window == 0 ? parmap::PreDispatch(parmap::all)
-                                                    : parmap::PreDispatch(c.window),
-                      .batch_size = 1},
-      mode);
-  auto tasks =
-      std::views::iota(std::size_t{0}, b.tasks) | std::views::transform([&](std::size_t i) {
-        // &make_result: a bare function name makes GCC 12 warn (-Wnonnull-compare)
-        // about delayed()'s null check.
-        return parmap::delayed(&make_result)(i, us[i], b.elements());
-      });
-  if constexpr (std::same_as<Mode, parmap::return_as::list_t>) {
-    const std::vector<Blob> all = parallel(tasks);
-    for (const Blob& r : all) consume(r);
-  } else {
-    for (auto&& r : parallel(tasks)) consume(r);
-  }
-}
-
-#ifdef PARMAP_HAVE_TBB
-// Under ThreadSanitizer these rows report data races on `next` and on the consumer: false
-// positives, since TBB orders its serial filters with atomics inside libtbb.so, which is not
-// instrumented. The parmap rows are clean there.
-void run_tbb(const Base& b, const Config& c, const std::vector<std::int64_t>& us, bool in_order,
-             Consumer& consume) {
-  const std::size_t tokens = c.window == 0 ? b.tasks : c.window;
-  tbb::task_arena arena(b.n_jobs);
-  arena.execute([&] {
-    std::size_t next = 0;
-    tbb::parallel_pipeline(
-        tokens, tbb::make_filter<void, std::size_t>(tbb::filter_mode::serial_in_order,
-                                                    [&](tbb::flow_control& fc) -> std::size_t {
-                                                      if (next == b.tasks) {
-                                                        fc.stop();
-                                                        return 0;
-                                                      }
-                                                      return next++;
-                                                    }) &
-                    tbb::make_filter<std::size_t, Blob>(
-                        tbb::filter_mode::parallel,
-                        [&](std::size_t i) { return make_result(i, us[i], b.elements()); }) &
-                    tbb::make_filter<Blob, void>(in_order ? tbb::filter_mode::serial_in_order
-                                                          : tbb::filter_mode::serial_out_of_order,
-                                                 [&](Blob r) { consume(r); }));
-  });
-}
-#endif
-
-Measurement run_child(const Base& b, const Config& c) {
-  const auto us = durations(b, c.pattern);
-  Consumer consume;
-  consume.sleep_us = c.consumer == "slow" ? static_cast<std::int64_t>(b.consumer_ms * 1000) : 0;
-
-  Measurement m;
-  m.hwm_reset = proc_memory::reset_peak_rss();
-  m.baseline = proc_memory::current_rss().value_or(0);
-  g_peak.store(0);
-  const auto t0 = Clock::now();
-  if (c.mode == "ordered") {
-    run_parmap(b, c, us, parmap::return_as::generator, consume);
-  } else if (c.mode == "unordered") {
-    run_parmap(b, c, us, parmap::return_as::generator_unordered, consume);
-  } else if (c.mode == "list") {
-    run_parmap(b, c, us, parmap::return_as::list, consume);
-#ifdef PARMAP_HAVE_TBB
-  } else if (c.mode == "tbb_in_order" || c.mode == "tbb_out_of_order") {
-    run_tbb(b, c, us, c.mode == "tbb_in_order", consume);
-#endif
-  } else {
-    throw UsageError{"unknown mode '" + c.mode + "'"};
-  }
-  m.wall = std::chrono::duration<double>(Clock::now() - t0).count();
-  m.peak_growth = proc_memory::peak_rss().value_or(0) - m.baseline;
-  m.max_live = g_peak.load();
-
-  const bool ordered = c.mode == "ordered" || c.mode == "list" || c.mode == "tbb_in_order";
-  const double expected = static_cast<double>(b.tasks) * static_cast<double>(b.tasks - 1) / 2;
-  m.ok = consume.count == b.tasks && consume.index_sum == expected && consume.torn == 0 &&
-         (!ordered || consume.out_of_order == 0) && g_live.load() == 0;
-  return m;
-}
-
-// --- Options ---------------------------------------------------------------------------------
-
-void usage(std::FILE* to) {
-  std::fprintf(
-      to,
-      "usage: peak_rss [options]\n"
-      "\n"
-      "Sweeps mode (ordered, unordered, list%s) x window (n_jobs, 2 n_jobs,\n"
-      "8 n_jobs, all) x task pattern (uniform, slow_head, heavy_tail) x consumer (fast, slow),\n"
-      "each in a fresh child process, and prints peak RSS growth, the most results alive at\n"
-      "once and wall time as a markdown table.\n"
-      "\n"
-      "  --tasks N          tasks per configuration (default 40)\n"
-      "  --size-mb X        result size in MB (default 4)\n"
-      "  --task-ms X        task duration (default 20; heavy_tail: the mean)\n"
-      "  --head-ms X        slow_head's first task (default 500)\n"
-      "  --consumer-ms X    the slow consumer's time per result (default 30)\n"
-      "  --n-jobs N         worker threads (default 2)\n"
-      "  --seed N           heavy_tail's random seed (default 42)\n"
-      "  --json FILE        also write every measurement to FILE\n"
-      "  --no-pin-mmap      keep glibc's dynamic mmap threshold (default: pinned at 1 MiB, so\n"
-      "                     a freed result leaves the RSS at once)\n"
-      "  --quick            a smoke run of seconds: 8 tasks of 2 MB, 2 ms\n"
-      "  --help             this text\n",
-#ifdef PARMAP_HAVE_TBB
-      ", tbb_in_order, tbb_out_of_order"
-#else
-      "; built without oneTBB"
-#endif
-  );
-}
-
-[[noreturn]] void bad(const std::string& message) { throw UsageError{message}; }
-
-template <class T>
-T number(std::string_view option, std::string_view text, T min) {
-  T value{};
-  const auto* end = text.data() + text.size();
-  const auto [ptr, ec] = std::from_chars(text.data(), end, value);
-  if (ec != std::errc{} || ptr != end || value < min) {
-    bad("option " + std::string(option) + " needs a number >= " + std::to_string(min) + ", not '" +
-        std::string(text) + "'");
-  }
-  return value;
-}
-
-struct Cli {
-  Base base;
-  bool child = false;
-  Config config;  // the child's
-  std::optional<std::string> json;
-  bool quick = false;
-  std::vector<std::string> passthrough;  // base options, for the children
-};
-
-Cli parse(int argc, char** argv) {
-  Cli cli;
-  struct {
-    std::optional<std::size_t> tasks;
-    std::optional<double> size_mb, task_ms, head_ms, consumer_ms;
-  } given;
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view arg = argv[i];
-    auto value = [&]() -> std::string_view {
-      if (i + 1 >= argc) bad("option " + std::string(arg) + " needs a value");
-      return argv[++i];
-    };
-    auto pass = [&](std::string_view v) {
-      cli.passthrough.emplace_back(arg);
-      cli.passthrough.emplace_back(v);
-    };
-    if (arg == "--help" || arg == "-h") throw HelpRequested{};
-    if (arg == "--quick") {
-      cli.quick = true;
-    } else if (arg == "--child") {
-      cli.child = true;
-    } else if (arg == "--no-pin-mmap") {
-      cli.base.pin_mmap = false;
-      cli.passthrough.emplace_back(arg);
-    } else if (arg == "--tasks") {
-      const auto v = value();
-      given.tasks = number<std::size_t>(arg, v, 1);
-      pass(v);
-    } else if (arg == "--size-mb") {
-      const auto v = value();
-      given.size_mb = number<double>(arg, v, 0.001);
-      pass(v);
-    } else if (arg == "--task-ms") {
-      const auto v = value();
-      given.task_ms = number<double>(arg, v, 0);
-      pass(v);
-    } else if (arg == "--head-ms") {
-      const auto v = value();
-      given.head_ms = number<double>(arg, v, 0);
-      pass(v);
-    } else if (arg == "--consumer-ms") {
-      const auto v = value();
-      given.consumer_ms = number<double>(arg, v, 0);
-      pass(v);
-    } else if (arg == "--n-jobs") {
-      const auto v = value();
-      cli.base.n_jobs = number<int>(arg, v, 1);
-      pass(v);
-    } else if (arg == "--seed") {
-      const auto v = value();
-      cli.base.seed = number<std::uint64_t>(arg, v, 0);
-      pass(v);
-    } else if (arg == "--json") {
-      cli.json = std::string(value());
-    } else if (arg == "--mode") {  // child only
-      cli.config.mode = std::string(value());
-    } else if (arg == "--window") {
-      cli.config.window = number<std::size_t>(arg, value(), 0);
-    } else if (arg == "--pattern") {
-      cli.config.pattern = std::string(value());
-    } else if (arg == "--consumer") {
-      cli.config.consumer = std::string(value());
-    } else {
-      bad("unknown option '" + std::string(arg) + "'");
-    }
-  }
-  if (cli.quick) {
-    cli.base.tasks = 8;
-    cli.base.size_mb = 2;  // above the pinned 1 MiB threshold: each result is its own mmap
-    cli.base.task_ms = 2;
-    cli.base.head_ms = 40;
-    cli.base.consumer_ms = 4;
-    cli.passthrough.insert(cli.passthrough.begin(), "--quick");
-  }
-  if (given.tasks) cli.base.tasks = *given.tasks;
-  if (given.size_mb) cli.base.size_mb = *given.size_mb;
-  if (given.task_ms) cli.base.task_ms = *given.task_ms;
-  if (given.head_ms) cli.base.head_ms = *given.head_ms;
-  if (given.consumer_ms) cli.base.consumer_ms = *given.consumer_ms;
-  return cli;
-}
 
 // --- The parent: the sweep -------------------------------------------------------------------
 
@@ -442,6 +68,7 @@ std::optional<Measurement> spawn(const Cli& cli, const Config& c) {
       "--pattern", c.pattern, "--consumer", c.consumer};
   args.insert(args.end(), cli.passthrough.begin(), cli.passthrough.end());
   std::vector<char*> argv;
+  argv.reserve(args.size() + 1);
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
 
@@ -583,14 +210,9 @@ int main(int argc, char** argv) {
   }
   const Base& b = cli.base;
 
-#if defined(M_MMAP_THRESHOLD)
   // Pinned, a freed result is unmapped at once, so RSS follows the live results (glibc's
   // dynamic threshold would keep freed 4 MB results in its heaps after the first free).
-  if (b.pin_mmap) {
-    // NOLINTNEXTLINE(concurrency-mt-unsafe): no other thread exists yet.
-    mallopt(M_MMAP_THRESHOLD, 1 << 20);
-  }
-#endif
+  if (b.pin_mmap) proc_memory::pin_mmap_threshold();
 
   if (cli.child) {
     Measurement m;

@@ -1,36 +1,32 @@
 #pragma once
 
 // What the overhead and handoff benchmarks share: the command line, the calibrated spin
-// workload, parmap's task views, the checksums every run is checked against, the statistics,
-// the /proc/loadavg reading, and the text and JSON formatting of the report. Each program
-// keeps what only it measures (its contestants, rounds, tables and targets).
+// workload, parmap's task views, the checksums every run is checked against, parmap as a
+// contestant and the interleaved rounds every contestant runs in, the statistics, the
+// /proc/loadavg reading, the text and JSON formatting of the report, and targets. The peers
+// are in files of their own (tbb.hpp, openmp.hpp, textbook_pool.hpp); each program keeps
+// what only it measures (its sections, tables and goals).
 
-#include <algorithm>    // std::sort, std::min, std::max, std::ranges::find
-#include <chrono>       // std::chrono::steady_clock: every timing and stamp
-#include <concepts>     // std::same_as: which modes claim input order
-#include <cstdint>      // std::int64_t, std::uint64_t: task inputs, results, checksums
-#include <cstdio>       // std::snprintf, std::fprintf: formatting, usage
-#include <cstdlib>      // std::strtol, std::exit: --runs, usage
-#include <fstream>      // std::ifstream: /proc/loadavg; std::ofstream: --json
-#include <functional>   // std::function: a contestant's run
-#include <limits>       // std::numeric_limits: infinity in calibration, NaN for "no value"
-#include <map>          // std::map: expected checksums per (task count, order)
-#include <memory>       // std::make_shared: Parallel objects shared by std::function
+#include <algorithm>   // std::sort, std::min, std::max, std::ranges::find
+#include <chrono>      // std::chrono::steady_clock: every timing and stamp
+#include <concepts>    // std::same_as: which modes claim input order
+#include <cstdint>     // std::int64_t, std::uint64_t: task inputs, results, checksums
+#include <cstdio>      // std::snprintf, std::fprintf: formatting, usage
+#include <cstdlib>     // std::strtol, std::exit: --runs, usage
+#include <fstream>     // std::ifstream: /proc/loadavg; std::ofstream: --json
+#include <functional>  // std::function: a contestant's run
+#include <limits>      // std::numeric_limits: infinity in calibration, NaN for "no value"
+#include <map>         // std::map: expected checksums per (task count, order)
+#include <memory>      // std::make_shared: Parallel objects shared by std::function
+#include <parmap/parmap.hpp>
 #include <ranges>       // std::views::iota, std::views::transform: parmap's input
 #include <span>         // std::span: a program's section names
+#include <stdexcept>    // std::runtime_error: wrong results
 #include <string>       // std::string
 #include <string_view>  // std::string_view: option parsing, section names
 #include <thread>       // std::this_thread::sleep_for: settling between runs
 #include <utility>      // std::move, std::pair
 #include <vector>       // std::vector
-
-#include <parmap/parmap.hpp>
-
-#if PARMAP_HAVE_TBB
-#include <oneapi/tbb/blocked_range.h>      // tbb::blocked_range
-#include <oneapi/tbb/parallel_for.h>       // tbb::parallel_for
-#include <oneapi/tbb/parallel_pipeline.h>  // tbb::parallel_pipeline, tbb::make_filter
-#endif
 
 namespace parmap_bench {
 
@@ -278,43 +274,6 @@ std::function<std::uint64_t(std::size_t)> parmap_run(Mode mode, parmap::Options 
   };
 }
 
-#if PARMAP_HAVE_TBB
-// What a oneTBB user writes for a parallel map into an array: split the index range
-// (auto_partitioner, the default), write in place, read the array afterwards.
-template <class F>
-std::uint64_t tbb_parallel_for(F f, std::size_t count) {
-  std::vector<std::int64_t> out(count);
-  tbb::parallel_for(
-      tbb::blocked_range<std::size_t>(0, count),
-      [&](const tbb::blocked_range<std::size_t>& r) {
-        for (std::size_t i = r.begin(); i != r.end(); ++i) out[i] = f(static_cast<std::int64_t>(i));
-      },
-      tbb::auto_partitioner());
-  return checksum(out, true);
-}
-
-// What a oneTBB user writes for a bounded stream: a serial input stage, a parallel stage
-// running the task, a serial sink consuming each result, at most `tokens` items in flight.
-template <class F>
-std::uint64_t tbb_pipeline(F f, std::size_t count, std::size_t tokens, tbb::filter_mode sink) {
-  std::int64_t next = 0;
-  const auto end = static_cast<std::int64_t>(count);
-  Checksum sum(sink == tbb::filter_mode::serial_in_order);
-  auto input = [&](tbb::flow_control& control) -> std::int64_t {
-    if (next == end) {
-      control.stop();
-      return 0;
-    }
-    return next++;
-  };
-  tbb::parallel_pipeline(
-      tokens, tbb::make_filter<void, std::int64_t>(tbb::filter_mode::serial_in_order, input) &
-                  tbb::make_filter<std::int64_t, std::int64_t>(tbb::filter_mode::parallel, f) &
-                  tbb::make_filter<std::int64_t, void>(sink, [&](std::int64_t r) { sum.add(r); }));
-  return sum.value();
-}
-#endif
-
 // --- Statistics -------------------------------------------------------------------------------
 
 // Nearest-rank percentile, p in [0, 1]; NaN for no values.
@@ -332,6 +291,70 @@ inline double load_average() {
   double load = std::numeric_limits<double>::quiet_NaN();
   file >> load;
   return load;
+}
+
+// --- Contestants and rounds -------------------------------------------------------------------
+
+// One way of running `count` tasks; returns the checksum of the results it produced.
+struct Contestant {
+  std::string name;
+  bool ordered;  // claims input order: its checksum weights each result by position
+  std::function<std::uint64_t(std::size_t)> run;
+  std::size_t tasks = 0;           // tasks per run; 0: the section's count
+  std::string compared_with = "";  // the parmap row it is measured against; empty: a parmap row
+};
+
+// parmap in `mode` with `options` as a contestant.
+template <class Mode, class F>
+Contestant parmap_contestant(std::string name, Mode mode, parmap::Options options, F f,
+                             std::size_t tasks = 0) {
+  return {std::move(name), ordered_mode<Mode>, parmap_run(mode, std::move(options), f), tasks, ""};
+}
+
+// One contestant's time per task, one figure per round.
+struct Row {
+  std::string name;
+  std::string compared_with;
+  std::size_t tasks = 0;
+  std::vector<double> ns_per_task;
+  [[nodiscard]] double median_ns() const { return median(ns_per_task); }
+};
+
+// Runs every contestant `runs` times on its tasks of f (`n` unless it has a count of its own),
+// interleaved (round k runs each once) so that noise on a shared machine hits them alike, after
+// a warm-up on a tenth of them (threads started, caches and allocator primed). Every run's
+// checksum is compared with the sequential loop's; a mismatch throws std::runtime_error.
+template <class F>
+std::vector<Row> run_rounds(std::string_view section, F f, std::size_t n,
+                            const std::vector<Contestant>& contestants, int runs) {
+  Expected<F> expected(f);
+  auto check = [&](const Contestant& c, std::size_t count, std::uint64_t got) {
+    if (got != expected(count, c.ordered)) {
+      throw std::runtime_error(std::string(section) + ": " + c.name + ": wrong " +
+                               (c.ordered ? "or misordered " : "") + "results on " +
+                               std::to_string(count) + " tasks");
+    }
+  };
+  auto tasks = [n](const Contestant& c) { return c.tasks != 0 ? c.tasks : n; };
+  for (const Contestant& c : contestants) {
+    const std::size_t count = std::max<std::size_t>(tasks(c) / 10, 1);
+    check(c, count, c.run(count));
+    settle();
+  }
+  std::vector<Row> rows;
+  for (const Contestant& c : contestants) rows.push_back({c.name, c.compared_with, tasks(c), {}});
+  for (int round = 0; round < runs; ++round) {
+    for (std::size_t k = 0; k < contestants.size(); ++k) {
+      const std::size_t count = tasks(contestants[k]);
+      const auto start = Clock::now();
+      const std::uint64_t sum = contestants[k].run(count);
+      const double seconds = seconds_since(start);
+      check(contestants[k], count, sum);
+      rows[k].ns_per_task.push_back(seconds * 1e9 / static_cast<double>(count));
+      settle();
+    }
+  }
+  return rows;
 }
 
 // --- Report text and JSON ---------------------------------------------------------------------
@@ -406,5 +429,37 @@ inline bool write_json(const char* program, const std::string& path,
   }
   return true;
 }
+
+// --- Targets ---------------------------------------------------------------------------------
+
+// A goal with what this run measured.
+struct Target {
+  std::string what;
+  double value;  // NaN: not measured
+  double goal;
+  bool at_least;  // met when value >= goal; otherwise when value <= goal
+  std::string unit;
+  std::string context = "";  // what the peers reached in the same conditions, where it helps
+  [[nodiscard]] bool met() const { return at_least ? value >= goal : value <= goal; }
+  // "met" or "**not met**"; a --quick run's counts are too small for a verdict, so there
+  // "indicative (quick): met" or "indicative (quick): not met".
+  [[nodiscard]] std::string verdict(bool quick) const {
+    if (quick) return std::string("indicative (quick): ") + (met() ? "met" : "not met");
+    return met() ? "met" : "**not met**";
+  }
+  // The goal as text: ">= 0.8x", "<= 20 us".
+  [[nodiscard]] std::string goal_text() const {
+    return std::string(at_least ? ">= " : "<= ") + fmt("%.3g", goal) + unit;
+  }
+  [[nodiscard]] std::string json() const {
+    std::vector<std::pair<std::string, std::string>> fields = {{"target", json_string(what)},
+                                                               {"value", json_number(value)},
+                                                               {"goal", json_number(goal)},
+                                                               {"at_least", json_bool(at_least)},
+                                                               {"met", json_bool(met())}};
+    if (!context.empty()) fields.emplace_back("context", json_string(context));
+    return json_object(fields);
+  }
+};
 
 }  // namespace parmap_bench

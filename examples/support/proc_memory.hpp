@@ -1,10 +1,15 @@
 #pragma once
 
 // This process's memory as Linux reports it in /proc: the resident set size, the kernel's
-// high-water mark of it (VmHWM), and resetting that mark. Shared by the memory demo's monitor
-// and benchmarks/peak_rss. Elsewhere than Linux every reading is absent (nullopt / false).
+// high-water mark of it (VmHWM), and resetting that mark; and glibc's mmap threshold pinned, so
+// that those readings follow the live results. Shared by the memory demo, benchmarks/peak_rss
+// and benchmarks/overhead. Elsewhere than Linux every reading is absent (nullopt / false).
 
 #include <unistd.h>  // sysconf(_SC_PAGESIZE)
+
+#if __has_include(<malloc.h>)
+#include <malloc.h>  // mallopt, M_MMAP_THRESHOLD (glibc)
+#endif
 
 #include <cstdint>   // std::int64_t: byte counts
 #include <cstdio>    // std::FILE, std::fopen, std::fscanf, std::fgets, std::sscanf
@@ -50,6 +55,21 @@ inline bool reset_peak_rss() {
   if (f == nullptr) return false;
   const bool ok = std::fputs("5", f) >= 0;
   return std::fclose(f) == 0 && ok;
+}
+
+// Pins glibc's mmap threshold at 1 MiB: every larger block is its own mmap and goes back to
+// the kernel when freed, so the RSS follows the live results. Pinning also switches glibc's
+// dynamic threshold off: without it, the first freed 16 MB result raises the threshold above
+// 16 MB, later results come from malloc's heaps, and freed ones can stay resident there (the
+// RSS then shows the allocator's habits). False where it cannot be done (not glibc). Call it
+// before any other thread exists: mallopt is not meant to race with allocations.
+inline bool pin_mmap_threshold() {
+#if defined(M_MMAP_THRESHOLD)
+  // NOLINTNEXTLINE(concurrency-mt-unsafe): called before any other thread exists.
+  return mallopt(M_MMAP_THRESHOLD, 1 << 20) == 1;
+#else
+  return false;
+#endif
 }
 
 }  // namespace proc_memory

@@ -1,14 +1,21 @@
 #pragma once
 
 // Helpers for the reliability tests (stress, timeout, error policy, report, bad input):
-// capturing what the library prints on stderr, and the message of an expected exception.
+// capturing what the library prints on stderr, the message of an expected exception, and the
+// stress tests' seeds, settings from the environment (PARMAP_STRESS_SEED, ...) and random
+// choices (Dice).
 // (Counters, gates, wait_for_stop and thread_count live in test_support.hpp.)
 
-#include <cstdio>              // std::FILE, std::tmpfile, std::fflush, std::fread
-#include <exception>           // std::exception: thrown_message
-#include <stdexcept>           // std::runtime_error: a capture that cannot be set up
-#include <string>              // std::string
-#include <unistd.h>            // dup, dup2, close: redirecting file descriptor 2
+#include <unistd.h>  // dup, dup2, close: redirecting file descriptor 2
+
+#include <cstdint>    // std::uint64_t: seeds
+#include <cstdio>     // std::FILE, std::tmpfile, std::fflush, std::fread
+#include <cstdlib>    // std::getenv, std::strtoull: settings from the environment
+#include <exception>  // std::exception: thrown_message
+#include <optional>   // std::optional: a setting not given
+#include <random>     // std::mt19937_64, distributions: Dice
+#include <stdexcept>  // std::runtime_error: a capture that cannot be set up
+#include <string>     // std::string
 
 namespace parmap_test {
 
@@ -71,5 +78,36 @@ std::string thrown_message(F&& f) {
   }
   return "<no exception>";
 }
+
+// A 64-bit mixer (SplitMix64's output function): seeds from a base seed and an index, and
+// reproducible per-value choices.
+inline std::uint64_t splitmix64(std::uint64_t x) {
+  x += 0x9E3779B97F4A7C15ULL;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+  return x ^ (x >> 31);
+}
+
+// The environment variable `name` as a number (decimal, or 0x.. hexadecimal); nullopt when
+// unset or empty.
+inline std::optional<std::uint64_t> env_number(const char* name) {
+  // NOLINTNEXTLINE(concurrency-mt-unsafe): nothing in the tests sets the environment.
+  const char* text = std::getenv(name);
+  if (text == nullptr || *text == '\0') return std::nullopt;
+  return std::strtoull(text, nullptr, 0);
+}
+
+// The stress tests' seeded random choices: the same seed makes the same choices, in order.
+class Dice {
+ public:
+  explicit Dice(std::uint64_t seed) : rng_(seed) {}
+  // An int in [lo, hi].
+  int pick(int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng_); }
+  // True with probability p.
+  bool chance(double p) { return std::bernoulli_distribution(p)(rng_); }
+
+ private:
+  std::mt19937_64 rng_;
+};
 
 }  // namespace parmap_test
