@@ -116,6 +116,7 @@ if [[ -n "$sanitize" ]]; then
   echo 'int main() { return 0; }' >"$probe_dir/probe.cpp"
   if ! "$cxx" "$san_flag" "$probe_dir/probe.cpp" -o "$probe_dir/probe" 2>/dev/null; then
     case "$(basename "$cxx")" in
+      clang++-*) apt_install "libclang-rt-${cxx##*clang++-}-dev" ;;
       clang++*) apt_install libclang-rt-dev ;;
       *) apt_install libtsan2 libasan8 libubsan1 ;;
     esac
