@@ -2,14 +2,18 @@
 # Builds parmap's tests, examples and benchmarks and runs the test suite; installs what is
 # missing first (Debian/Ubuntu, via apt-get). This is the test command the README gives.
 #
-#   scripts/test.sh                          # g++ (or $CXX), build dir build/
+#   scripts/test.sh                                        # g++, build dir build/
+#   CXX=clang++-16 scripts/test.sh                         # clang 16, build-clang++-16/
+#   CXX=clang++-19 PARMAP_STDLIB=libc++ scripts/test.sh    # libc++, build-clang++-19-libc++/
 #   PARMAP_SANITIZE=thread scripts/test.sh   # ThreadSanitizer, build dir build-thread/
 #   PARMAP_SANITIZE=address scripts/test.sh  # AddressSanitizer + UBSan, build-address/
 #
-# Environment: BUILD_DIR (build directory), CXX (compiler), PARMAP_SANITIZE ("", thread,
-# address), BUILD_TYPE (default Debug), CMAKE_ARGS (extra configure arguments, split on spaces),
-# CTEST_ARGS (extra ctest arguments, e.g. "-L stress" or "-R ordered"). Exits non-zero on any
-# failure.
+# Environment: BUILD_DIR (build directory), CXX (compiler), PARMAP_STDLIB ("" for the
+# compiler's default, or libc++ with clang), PARMAP_SANITIZE ("", thread, address), BUILD_TYPE
+# (default Debug), CMAKE_ARGS (extra configure arguments, split on spaces), CTEST_ARGS (extra
+# ctest arguments, e.g. "-L stress" or "-R ordered"). Tests, examples and benchmarks are always
+# built, with warnings as errors, whatever an existing build directory's cache says. Exits
+# non-zero on any failure.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -17,6 +21,11 @@ sanitize=${PARMAP_SANITIZE:-}
 case "$sanitize" in
   "" | thread | address) ;;
   *) echo "test.sh: PARMAP_SANITIZE must be empty, thread or address, not '$sanitize'" >&2; exit 2 ;;
+esac
+stdlib=${PARMAP_STDLIB:-}
+case "$stdlib" in
+  "" | libc++) ;;
+  *) echo "test.sh: PARMAP_STDLIB must be empty or libc++, not '$stdlib'" >&2; exit 2 ;;
 esac
 
 # Sanitizer builds of LLVM 14 / GCC 12 abort with "FATAL: ThreadSanitizer: unexpected memory
@@ -36,13 +45,21 @@ fi
 cxx=${CXX:-g++}
 missing=()
 command -v cmake >/dev/null || missing+=(cmake)
+# Debian names the package after the version: clang++-16 is in clang-16. (Debian 12's plain
+# clang++ is clang 14, which cannot compile libstdc++ 12's views::iota: "no matching function
+# for call to '__begin'"; use clang++-16 or later.)
 if ! command -v "$cxx" >/dev/null; then
   case "$(basename "$cxx")" in
+    clang++-*) missing+=("clang-${cxx##*clang++-}") ;;
     clang++*) missing+=(clang) ;;
+    g++-*) missing+=("g++-${cxx##*g++-}") ;;
     *) missing+=(g++) ;;
   esac
 fi
 command -v ninja >/dev/null || command -v make >/dev/null || missing+=(ninja-build)
+# The packaging tests run pkg-config and clone the source tree with git (FetchContent).
+command -v pkg-config >/dev/null || missing+=(pkg-config)
+command -v git >/dev/null || missing+=(git)
 # Catch2: Debian's package installs its CMake config here; a v3 built from source usually
 # lives under /usr/local. Either one will do.
 have_catch2=no
@@ -69,6 +86,26 @@ if ((${#missing[@]})); then
   apt_install "${missing[@]}"
 fi
 
+# libc++ is a package of its own per clang version (libc++-19-dev with libc++abi-19-dev); a
+# tiny compile tells whether the one for this compiler is there.
+stdlib_flags=()
+if [[ $stdlib == libc++ ]]; then
+  case "$(basename "$cxx")" in
+    clang++*) ;;
+    *) echo "test.sh: PARMAP_STDLIB=libc++ needs clang++ (CXX=clang++-19), not '$cxx'" >&2; exit 2 ;;
+  esac
+  stdlib_flags=(-stdlib=libc++)
+  probe_dir=$(mktemp -d)
+  echo '#include <version>
+int main() { return 0; }' >"$probe_dir/probe.cpp"
+  if ! "$cxx" -stdlib=libc++ "$probe_dir/probe.cpp" -o "$probe_dir/probe" 2>/dev/null; then
+    major=$("$cxx" -dumpversion)
+    major=${major%%.*}
+    apt_install "libc++-$major-dev" "libc++abi-$major-dev"
+  fi
+  rm -rf "$probe_dir"
+fi
+
 # The sanitizer runtime is a separate package for clang (libclang-rt-*-dev); g++ brings its own.
 # A tiny link tells whether it is there, whatever the compiler's version.
 if [[ -n "$sanitize" ]]; then
@@ -79,6 +116,7 @@ if [[ -n "$sanitize" ]]; then
   echo 'int main() { return 0; }' >"$probe_dir/probe.cpp"
   if ! "$cxx" "$san_flag" "$probe_dir/probe.cpp" -o "$probe_dir/probe" 2>/dev/null; then
     case "$(basename "$cxx")" in
+      clang++-*) apt_install "libclang-rt-${cxx##*clang++-}-dev" ;;
       clang++*) apt_install libclang-rt-dev ;;
       *) apt_install libtsan2 libasan8 libubsan1 ;;
     esac
@@ -92,16 +130,45 @@ if [[ -z "${BUILD_DIR:-}" ]]; then
   BUILD_DIR=$root/build
   [[ -n "$sanitize" ]] && BUILD_DIR+="-$sanitize"
   [[ -n "${CXX:-}" ]] && BUILD_DIR+="-$(basename "$CXX")"
+  [[ -n "$stdlib" ]] && BUILD_DIR+="-$stdlib"
 fi
 
+# Everything on, every time: a directory first configured by hand (or by scripts/demo.sh) may
+# hold PARMAP_BUILD_TESTS=OFF in its cache, and the run would then pass with nothing tested.
+# PARMAP_REQUIRE_TESTS turns a missing Catch2 into a configure error instead of a warning.
 configure=(cmake -S "$root" -B "$BUILD_DIR"
   "-DCMAKE_BUILD_TYPE=${BUILD_TYPE:-Debug}"
   "-DPARMAP_SANITIZE=$sanitize"
-  "-DCMAKE_CXX_COMPILER=$cxx")
-# Ninja when there is one (faster no-op rebuilds); only on a fresh directory, because CMake
-# refuses to switch the generator of an existing one.
-if [[ ! -f "$BUILD_DIR/CMakeCache.txt" ]] && command -v ninja >/dev/null; then
-  configure+=(-G Ninja)
+  -DPARMAP_BUILD_TESTS=ON -DPARMAP_BUILD_EXAMPLES=ON -DPARMAP_BUILD_BENCHMARKS=ON
+  -DPARMAP_REQUIRE_TESTS=ON -DPARMAP_WERROR=ON)
+cache=$BUILD_DIR/CMakeCache.txt
+if [[ ! -f "$cache" ]]; then
+  # Compiler and standard library only on a fresh directory: passing a different compiler to an
+  # existing one makes CMake delete the whole cache ("You have changed variables that require
+  # your cache to be deleted") and reconfigure with half the settings lost.
+  configure+=("-DCMAKE_CXX_COMPILER=$cxx")
+  if ((${#stdlib_flags[@]})); then configure+=("-DCMAKE_CXX_FLAGS=${stdlib_flags[*]}"); fi
+  # Ninja when there is one (faster no-op rebuilds); CMake refuses to switch the generator of
+  # an existing directory.
+  if command -v ninja >/dev/null; then configure+=(-G Ninja); fi
+else
+  cached_cxx=$(sed -n 's/^CMAKE_CXX_COMPILER:[A-Z]*=//p' "$cache")
+  cached_flags=$(sed -n 's/^CMAKE_CXX_FLAGS:[A-Z]*=//p' "$cache")
+  wanted_cxx=$(command -v "$cxx")
+  # Paths resolved, so /usr/bin/c++ (a plain `cmake -S . -B build`) matches g++ it points to.
+  if [[ $(realpath "$cached_cxx" 2>/dev/null) != $(realpath "$wanted_cxx") ]]; then
+    echo "test.sh: $BUILD_DIR was configured with $cached_cxx, not $cxx." >&2
+    echo "test.sh: remove it (rm -rf $BUILD_DIR) or pick another one (BUILD_DIR=...)." >&2
+    exit 2
+  fi
+  cached_stdlib=""
+  if [[ " $cached_flags " == *" -stdlib=libc++ "* ]]; then cached_stdlib=libc++; fi
+  if [[ $cached_stdlib != "$stdlib" ]]; then
+    echo "test.sh: $BUILD_DIR was configured with CMAKE_CXX_FLAGS='$cached_flags', which does" \
+      "not match PARMAP_STDLIB='$stdlib'." >&2
+    echo "test.sh: remove it (rm -rf $BUILD_DIR) or pick another one (BUILD_DIR=...)." >&2
+    exit 2
+  fi
 fi
 read -r -a extra_cmake_args <<<"${CMAKE_ARGS:-}"
 configure+=("${extra_cmake_args[@]}")
@@ -124,4 +191,18 @@ ctest --test-dir "$BUILD_DIR" --output-on-failure --no-tests=error --parallel "$
 # The stress suite's summary (scenarios run, failures, seed) goes to the test's stderr, which
 # ctest shows only for failures; CI logs should say how much the soak really ran.
 grep -h "^parmap stress:" "$BUILD_DIR/Testing/Temporary/LastTest.log" 2>/dev/null || true
+
+# Every kind of test must have been registered: a discovery or a glob that silently found
+# nothing (tests/CMakeLists.txt, examples/CMakeLists.txt) would otherwise pass unnoticed. Only
+# for a full run; CTEST_ARGS may select some labels on purpose.
+if [[ -z "${CTEST_ARGS:-}" ]]; then
+  for label in unit stress compile_fail package example; do
+    count=$(ctest --test-dir "$BUILD_DIR" -N -L "^${label}\$" |
+      sed -n 's/^Total Tests: //p')
+    if [[ ${count:-0} -eq 0 ]]; then
+      echo "test.sh: no tests labelled '$label' ran" >&2
+      status=1
+    fi
+  done
+fi
 exit "$status"

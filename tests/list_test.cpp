@@ -87,7 +87,7 @@ TEST_CASE("list of an empty input is an empty vector", "[list]") {
 TEST_CASE("list accepts sized and unsized inputs alike", "[list]") {
   parmap_test::Watchdog watchdog("list accepts sized and unsized inputs alike");
   parmap::Parallel parallel({.n_jobs = 3});
-  const int n = 57;
+  constexpr int n = 57;  // constexpr: the take_while lambda reads it without a capture
 
   SECTION("a sized view") {
     auto tasks = square_tasks(n);
@@ -95,7 +95,7 @@ TEST_CASE("list accepts sized and unsized inputs alike", "[list]") {
     CHECK(parallel(tasks) == squares(n));
   }
   SECTION("an unsized view") {
-    auto tasks = std::views::iota(0) | std::views::take_while([n](int i) { return i < n; }) |
+    auto tasks = std::views::iota(0) | std::views::take_while([](int i) { return i < n; }) |
                  std::views::transform([](int i) { return parmap::delayed(square)(i); });
     static_assert(!std::ranges::sized_range<decltype(tasks)>);
     CHECK(parallel(tasks) == squares(n));
