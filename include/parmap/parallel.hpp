@@ -15,6 +15,7 @@
 #include <utility>      // std::forward, std::move
 #include <vector>       // std::vector: what return_as::list returns
 
+#include "delayed.hpp"  // detail::is_delayed_call_v: the diagnostics for a bare callable
 #include "detail/run.hpp"
 #include "options.hpp"
 #include "outcome.hpp"
