@@ -1,6 +1,5 @@
 // Compile-time benchmark: one parmap::Parallel call in generator mode, over iota | transform.
 #include <parmap/parmap.hpp>
-
 #include <ranges>  // std::views::iota, std::views::transform
 
 static long square(int i) { return static_cast<long>(i) * i; }

@@ -1,6 +1,5 @@
 // Compile-time benchmark: one parmap::Parallel call in list mode, over iota | transform.
 #include <parmap/parmap.hpp>
-
 #include <ranges>  // std::views::iota, std::views::transform
 #include <vector>  // std::vector: the results
 
