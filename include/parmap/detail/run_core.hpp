@@ -158,6 +158,8 @@ class RunCore {
   // What claim() found: a chunk to run, nothing for now, or nothing ever again.
   enum class Claim { chunk, idle, leave };
 
+  // --- Claiming: the worker loop, chunks, splitting, sleeping (run_core_claim.hpp) -----------
+
   static void loop_entry(void* self) noexcept;
 
   // Claims and runs the next task of `me`'s chunk, or of the batch's next chunk; false when
@@ -179,20 +181,34 @@ class RunCore {
   bool steal_locked(Runner& me);
 
   Claim leave_locked(bool worker);
-
-  // Takes a window place and reads the next batch, with `lock` released meanwhile; true with
-  // `me` attached to the new batch and chunk 0 claimed. False when the input had no more
-  // (or threw); then the place is given back. Called and returns with `lock` held.
-  bool read_next_batch(std::unique_lock<std::mutex>& lock, Runner& me);
-
   void attach_locked(Runner& me, SlotBase* slot, std::size_t chunk);
 
   // Ends `me`'s stretch: its counts go into the run's totals and its timing into the batch
   // sizer. Progress is reported by the caller (outside the lock).
   void detach_locked(Runner& me);
 
+  // A worker with nothing to claim: polls the work epoch briefly, then sleeps until it moves.
+  void idle(std::uint64_t seen);
+
+  // New work may be claimable (a window place, a batch to split) or the run ends: idle
+  // workers look again. Wakes one sleeper, or all of them.
+  void bump_work_locked(bool all);
+
+  // --- The window: reading batches into places, releasing them (run_core_window.hpp) ---------
+
+  // Takes a window place and reads the next batch, with `lock` released meanwhile; true with
+  // `me` attached to the new batch and chunk 0 claimed. False when the input had no more
+  // (or threw); then the place is given back. Called and returns with `lock` held.
+  bool read_next_batch(std::unique_lock<std::mutex>& lock, Runner& me);
+
+  // Consumer only. Frees a batch's window place once every result of it was taken, and lets
+  // an idle worker claim the next batch.
+  void release(SlotBase& slot);
+
   // Puts a batch back on the free list once nobody can touch it any more.
   void maybe_free_locked(SlotBase& slot);
+
+  // --- Running one task (run_core_tasks.hpp) -------------------------------------------------
 
   // Runs task k of `me`'s batch (claimed by `me`) and publishes its result. Cancellation
   // is checked before the task starts.
@@ -204,18 +220,7 @@ class RunCore {
   // whatever it returned: a late result is never delivered as a success.
   void run_watched(SlotBase& slot, std::size_t k);
 
-  // A worker with nothing to claim: polls the work epoch briefly, then sleeps until it moves.
-  void idle(std::uint64_t seen);
-
-  // New work may be claimable (a window place, a batch to split) or the run ends: idle
-  // workers look again. Wakes one sleeper, or all of them.
-  void bump_work_locked(bool all);
-
-  // Consumer only. Frees a batch's window place once every result of it was taken, and lets
-  // an idle worker claim the next batch.
-  void release(SlotBase& slot);
-
-  // --- Consumer side ---------------------------------------------------------------------
+  // --- Consumer side (run_core_consumer.hpp) -------------------------------------------------
 
   // Input order: the next n results of the batch were taken.
   void taken_prefix(SlotBase& slot, std::size_t n);
@@ -240,17 +245,13 @@ class RunCore {
   void sleep_until_event();
 
   bool register_waiter();
-
   void wake_consumer();
-
   void wake_consumer_locked();
-
   [[noreturn]] void rethrow_failure();
 
-  // --- Failure, stop, progress -------------------------------------------------------------
+  // --- Failure, stop, progress (run_core_lifetime.hpp) ---------------------------------------
 
   static void timeout_entry(void* self, std::size_t index) noexcept;
-
   void fail(std::exception_ptr error) noexcept;
 
   // Keeps the first failure and stops claiming; the caller holds mutex_ and then calls
