@@ -22,10 +22,10 @@
 //    stop token would hang the outer destructor forever.
 //
 // 4. An exception from the input is lost when no batch is claimed at that moment (found
-//    writing exceptions_test, where it showed up now and then). In RunCore::claim
-//    (run_core.hpp, the "No batch" block) a worker whose read threw first sets input_done_
-//    and wakes the consumer under the mutex, and only afterwards calls fail(), which records
-//    error_ under the mutex again. A consumer woken in between sees input_done_ with
+//    writing exceptions_test, where it showed up now and then). In RunCore::read_next_batch
+//    (run_core_window.hpp, the "No batch" block) a worker whose read threw first sets
+//    input_done_ and wakes the consumer under the mutex, and only afterwards calls fail(),
+//    which records error_ under the mutex again. A consumer woken in between sees input_done_ with
 //    claimed_ == 0 and ends the range normally: the call returns a short (here empty) result
 //    and the exception is dropped. It happens in a few percent of calls (more with
 //    generators), so the test repeats the call.

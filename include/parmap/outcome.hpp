@@ -2,9 +2,9 @@
 
 #include <chrono>     // std::chrono::nanoseconds: the limit a TimeoutError reports
 #include <cstddef>    // std::size_t
+#include <cstdio>     // std::snprintf: TimeoutError's message
 #include <exception>  // std::exception_ptr, std::rethrow_exception
 #include <stdexcept>  // std::runtime_error, std::logic_error
-#include <string>     // std::string, std::to_string
 #include <utility>    // std::move
 #include <variant>    // std::variant: a result or an error
 
@@ -14,21 +14,30 @@ namespace parmap {
 class TimeoutError : public std::runtime_error {
  public:
   TimeoutError(std::size_t index, std::chrono::nanoseconds limit)
-      : std::runtime_error("parmap: task " + std::to_string(index) + " exceeded its timeout of " +
-                           format(limit)),
-        index_(index),
-        limit_(limit) {}
+      : std::runtime_error(Message(index, limit).text), index_(index), limit_(limit) {}
   [[nodiscard]] std::size_t index() const noexcept { return index_; }
   [[nodiscard]] std::chrono::nanoseconds limit() const noexcept { return limit_; }
 
  private:
-  // The limit in the largest unit that shows it exactly: "250 ms", "1500 us".
-  static std::string format(std::chrono::nanoseconds limit) {
-    const auto ns = limit.count();
-    if (ns % 1'000'000 == 0) return std::to_string(ns / 1'000'000) + " ms";
-    if (ns % 1'000 == 0) return std::to_string(ns / 1'000) + " us";
-    return std::to_string(ns) + " ns";
-  }
+  // "parmap: task 7 exceeded its timeout of 250 ms": the limit in the largest unit that
+  // shows it exactly ("250 ms", "1500 us"). Formatted into a buffer, not built from
+  // std::strings, to keep the code every translation unit compiles small.
+  struct Message {
+    Message(std::size_t index, std::chrono::nanoseconds limit) {
+      long long n = limit.count();
+      const char* unit = "ns";
+      if (n % 1'000'000 == 0) {
+        n /= 1'000'000;
+        unit = "ms";
+      } else if (n % 1'000 == 0) {
+        n /= 1'000;
+        unit = "us";
+      }
+      std::snprintf(text, sizeof text, "parmap: task %zu exceeded its timeout of %lld %s", index, n,
+                    unit);
+    }
+    char text[96];
+  };
 
   std::size_t index_;
   std::chrono::nanoseconds limit_;

@@ -4,17 +4,18 @@
 #include <chrono>       // std::chrono::nanoseconds: the timeout
 #include <concepts>     // std::invocable, std::same_as, std::move_constructible
 #include <cstddef>      // std::size_t
+#include <cstdio>       // std::snprintf: error messages
 #include <functional>   // std::function: the progress callback
 #include <memory>       // std::shared_ptr, std::make_shared, std::make_unique
 #include <optional>     // std::optional: the timeout, the input's size
 #include <ranges>       // std::ranges::input_range, std::views::all, std::ranges::ref_view
 #include <stdexcept>    // std::invalid_argument, std::logic_error
-#include <string>       // std::string, std::to_string: error messages
 #include <thread>       // std::thread::hardware_concurrency
 #include <type_traits>  // std::is_lvalue_reference_v, std::is_void_v
 #include <utility>      // std::forward, std::move
 #include <vector>       // std::vector: what return_as::list returns
 
+#include "delayed.hpp"  // detail::is_delayed_call_v: the diagnostics for a bare callable
 #include "detail/run.hpp"
 #include "options.hpp"
 #include "outcome.hpp"
@@ -52,8 +53,10 @@ std::size_t resolve_count(const CountOption<Special>& option, const char* name,
   if (option.is_default()) return default_value;
   if (option.is_special()) return 0;
   if (option.count() <= 0) {
-    throw std::invalid_argument(std::string("parmap: ") + name + " must be positive or parmap::" +
-                                special_name + " (got " + std::to_string(option.count()) + ")");
+    char message[128];
+    std::snprintf(message, sizeof message, "parmap: %s must be positive or parmap::%s (got %lld)",
+                  name, special_name, static_cast<long long>(option.count()));
+    throw std::invalid_argument(message);
   }
   return static_cast<std::size_t>(option.count());
 }
@@ -95,8 +98,10 @@ class Parallel {
         timeout_(options.timeout) {
     if (window_ == 0) window_ = detail::unbounded_window;  // parmap::all
     if (timeout_ && timeout_->count() <= 0) {
-      throw std::invalid_argument("parmap: timeout must be positive (got " +
-                                  std::to_string(timeout_->count()) + " ns)");
+      char message[80];
+      std::snprintf(message, sizeof message, "parmap: timeout must be positive (got %lld ns)",
+                    static_cast<long long>(timeout_->count()));
+      throw std::invalid_argument(message);
     }
   }
   // Shorthand for Parallel({.n_jobs = n_jobs}, mode, policy).

@@ -6,7 +6,6 @@
 #include <functional>  // std::function: the user's callback
 #include <mutex>       // std::mutex: reports never overlap
 #include <optional>    // std::optional: the total, when known
-#include <string>      // std::string: the verbose label
 
 #include "../options.hpp"
 
@@ -22,10 +21,7 @@ class ProgressReporter {
  public:
   ProgressReporter(std::function<void(const Progress&)> callback, int verbose, std::size_t n_jobs,
                    std::optional<std::size_t> total)
-      : callback_(std::move(callback)),
-        verbose_(verbose),
-        label_("[Parallel(n_jobs=" + std::to_string(n_jobs) + ")]"),
-        total_(total) {}
+      : callback_(std::move(callback)), verbose_(verbose), n_jobs_(n_jobs), total_(total) {}
 
   [[nodiscard]] bool enabled() const noexcept { return callback_ || verbose_ > 0; }
 
@@ -53,8 +49,9 @@ class ProgressReporter {
     std::lock_guard lock(mutex_);
     std::fprintf(
         stderr,
-        "%s: Stopped early: %zu finished results were never used, %zu tasks were cancelled\n",
-        label_.c_str(), unused, cancelled);
+        "[Parallel(n_jobs=%zu)]: Stopped early: %zu finished results were never used, %zu tasks "
+        "were cancelled\n",
+        n_jobs_, unused, cancelled);
   }
 
  private:
@@ -78,17 +75,17 @@ class ProgressReporter {
   void print(const Progress& p) const {
     const double seconds = std::chrono::duration<double>(p.elapsed).count();
     if (p.total) {
-      std::fprintf(stderr, "%s: Done %4zu out of %4zu | elapsed: %7.1fs%s\n", label_.c_str(),
-                   p.completed, *p.total, seconds, p.done ? " finished" : "");
+      std::fprintf(stderr, "[Parallel(n_jobs=%zu)]: Done %4zu out of %4zu | elapsed: %7.1fs%s\n",
+                   n_jobs_, p.completed, *p.total, seconds, p.done ? " finished" : "");
     } else {
-      std::fprintf(stderr, "%s: Done %4zu tasks      | elapsed: %7.1fs%s\n", label_.c_str(),
-                   p.completed, seconds, p.done ? " finished" : "");
+      std::fprintf(stderr, "[Parallel(n_jobs=%zu)]: Done %4zu tasks      | elapsed: %7.1fs%s\n",
+                   n_jobs_, p.completed, seconds, p.done ? " finished" : "");
     }
   }
 
   const std::function<void(const Progress&)> callback_;
   const int verbose_;
-  const std::string label_;
+  const std::size_t n_jobs_;  // for the verbose label, "[Parallel(n_jobs=2)]"
   const std::optional<std::size_t> total_;
   const std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
 

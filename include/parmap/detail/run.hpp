@@ -11,7 +11,15 @@
 #include <utility>      // std::move
 
 #include "../outcome.hpp"
+#include "engine.hpp"
+#include "run_config.hpp"
 #include "run_core.hpp"
+// RunCore's member definitions, by seam (see run_core.hpp).
+#include "run_core_claim.hpp"
+#include "run_core_consumer.hpp"
+#include "run_core_lifetime.hpp"
+#include "run_core_tasks.hpp"
+#include "run_core_window.hpp"
 
 namespace parmap::detail {
 

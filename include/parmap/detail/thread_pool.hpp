@@ -1,15 +1,12 @@
 #pragma once
 
-#include <condition_variable>  // std::condition_variable_any: waits that also wake on stop
+#include <condition_variable>  // std::condition_variable: idle workers wait for a job or the end
 #include <cstddef>             // std::size_t
+#include <cstdio>              // std::snprintf: the error message
 #include <deque>               // std::deque: the job queue
 #include <mutex>               // std::mutex, std::unique_lock
-#include <stdexcept>           // std::runtime_error
-#include <stop_token>          // std::stop_token: the worker's exit signal
-#include <string>              // std::string: error messages
 #include <system_error>        // std::system_error: what std::thread throws
-#include <thread>              // std::jthread
-#include <utility>             // std::move
+#include <thread>              // std::thread
 #include <vector>              // std::vector: the workers
 
 #include "task_context.hpp"
@@ -30,6 +27,11 @@ struct Job {
 // its own jobs before it goes away). Jobs must not throw (Job::run is noexcept).
 // Guarantees: every submitted job runs exactly once, on one of the pool's threads.
 // Destruction: stops the workers after the jobs already running return; blocks until joined.
+//
+// The workers are std::threads stopped by a flag under the job queue's mutex, not
+// std::jthreads stopped by a std::stop_token: waiting on a condition_variable_any with a stop
+// token instantiates a stop callback and the _any wait machinery in every translation unit
+// that makes a pool, for nothing the flag does not do as well (one mutex, one predicate).
 class ThreadPool {
  public:
   // Starts `n` threads. Throws std::system_error (with a message saying how many threads
@@ -39,14 +41,15 @@ class ThreadPool {
     threads_.reserve(n);
     try {
       for (std::size_t i = 0; i < n; ++i) {
-        threads_.emplace_back([this](std::stop_token stop) { work(stop); });
+        threads_.emplace_back([this] { work(); });
       }
     } catch (const std::system_error& e) {
       const std::size_t started = threads_.size();
       stop_all();
-      throw std::system_error(e.code(), "parmap: could not start worker thread " +
-                                            std::to_string(started + 1) + " of " +
-                                            std::to_string(n));
+      char message[96];
+      std::snprintf(message, sizeof message, "parmap: could not start worker thread %zu of %zu",
+                    started + 1, n);
+      throw std::system_error(e.code(), message);
     }
   }
 
@@ -68,7 +71,7 @@ class ThreadPool {
   [[nodiscard]] std::size_t size() const noexcept { return threads_.size(); }
 
  private:
-  void work(const std::stop_token& stop) {
+  void work() {
     // Everything a pool thread runs counts as inside a task, reading a lazy input included:
     // a Parallel called from here runs inline instead of starting threads of its own.
     ++this_thread_context.depth;
@@ -76,7 +79,8 @@ class ThreadPool {
       Job job;
       {
         std::unique_lock lock(mutex_);
-        if (!wake_.wait(lock, stop, [&] { return !jobs_.empty(); })) return;  // stop requested
+        wake_.wait(lock, [&] { return stopping_ || !jobs_.empty(); });
+        if (jobs_.empty()) return;  // stopping, and nothing left to run
         job = jobs_.front();
         jobs_.pop_front();
       }
@@ -85,14 +89,20 @@ class ThreadPool {
   }
 
   void stop_all() noexcept {
-    for (auto& t : threads_) t.request_stop();
-    threads_.clear();  // each std::jthread joins in its destructor
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    for (auto& t : threads_) t.join();
+    threads_.clear();
   }
 
   std::mutex mutex_;
-  std::condition_variable_any wake_;   // predicate: !jobs_.empty() (or stop requested)
-  std::deque<Job> jobs_;               // guarded by mutex_
-  std::vector<std::jthread> threads_;  // written by the constructor and destructor only
+  std::condition_variable wake_;      // predicate: stopping_ || !jobs_.empty()
+  std::deque<Job> jobs_;              // guarded by mutex_
+  bool stopping_ = false;             // set once, by stop_all; guarded by mutex_
+  std::vector<std::thread> threads_;  // written by the constructor and destructor only
 };
 
 }  // namespace parmap::detail

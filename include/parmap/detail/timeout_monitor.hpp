@@ -2,12 +2,12 @@
 
 #include <algorithm>           // std::find, std::min
 #include <chrono>              // std::chrono::steady_clock: deadlines
-#include <condition_variable>  // std::condition_variable(_any): the monitor's and clients' waits
+#include <condition_variable>  // std::condition_variable: the monitor's and clients' waits
 #include <cstddef>             // std::size_t
 #include <mutex>               // std::mutex, std::unique_lock
 #include <stop_token>          // std::stop_source: the late task's stop request
 #include <system_error>        // std::system_error: a thread the system refuses
-#include <thread>              // std::jthread: the monitor thread
+#include <thread>              // std::thread: the monitor thread
 #include <utility>             // std::exchange
 #include <vector>              // std::vector: tasks being watched
 
@@ -117,7 +117,15 @@ class TimeoutMonitor {
   TimeoutMonitor() = default;
   TimeoutMonitor(const TimeoutMonitor&) = delete;
   TimeoutMonitor& operator=(const TimeoutMonitor&) = delete;
-  ~TimeoutMonitor() = default;  // thread_ (declared last) stops and joins first
+  // Stops and joins the monitor thread, if it was started.
+  ~TimeoutMonitor() {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
 
   // The process's monitor, made on first use. Blocks briefly on the owner's lock.
   static TimeoutMonitor& instance() {
@@ -135,10 +143,9 @@ class TimeoutMonitor {
   // Why a new monitor rather than the old one reset: the old one's mutex may be locked and
   // its condition variables may have waiters, by threads the child does not have, and POSIX
   // offers no way to make a condition variable consistent again in the child (glibc's
-  // signalling may wait for such waiters; condition_variable_any also hides a mutex of its
-  // own). The fork handlers below hold only the owner's mutex across fork(), so the child
-  // sees `current` as no thread was changing it; nothing else of the parent's monitor is
-  // touched in the child.
+  // signalling may wait for such waiters). The fork handlers below hold only the owner's mutex
+  // across fork(), so the child sees `current` as no thread was changing it; nothing else of the
+  // parent's monitor is touched in the child.
   struct Owner {
     Owner() {
 #if PARMAP_TIMEOUT_MONITOR_ATFORK
@@ -198,7 +205,7 @@ class TimeoutMonitor {
     std::lock_guard lock(mutex_);
     if (thread_.joinable()) return;
     try {
-      thread_ = std::jthread([this](const std::stop_token& stop) { watch(stop); });
+      thread_ = std::thread([this] { watch(); });
     } catch (const std::system_error& e) {
       throw std::system_error(e.code(), "parmap: could not start the timeout monitor thread");
     }
@@ -210,9 +217,9 @@ class TimeoutMonitor {
     Client* client;
   };
 
-  void watch(const std::stop_token& stop) {
+  void watch() {
     std::unique_lock lock(mutex_);
-    while (!stop.stop_requested()) {
+    while (!stopping_) {
       auto deadline = Clock::time_point::max();
       for (const Watch* w : watches_) {
         if (!w->expired_) deadline = std::min(deadline, w->deadline_);
@@ -220,10 +227,11 @@ class TimeoutMonitor {
       changed_ = false;
       // Wake at the earliest deadline, or when a new task starts (it may be due earlier).
       if (deadline == Clock::time_point::max()) {
-        wake_.wait(lock, stop, [this] { return changed_; });
+        wake_.wait(lock, [this] { return changed_ || stopping_; });
       } else {
-        wake_.wait_until(lock, stop, deadline, [this] { return changed_; });
+        wake_.wait_until(lock, deadline, [this] { return changed_ || stopping_; });
       }
+      if (stopping_) return;
       const auto now = Clock::now();
       for (Watch* w : watches_) {
         if (!w->expired_ && w->deadline_ <= now) {
@@ -248,16 +256,17 @@ class TimeoutMonitor {
   }
 
   std::mutex mutex_;
-  std::condition_variable_any wake_;  // predicate: changed_ (or stop), with a deadline
+  std::condition_variable wake_;      // predicate: changed_ || stopping_, with a deadline
   std::condition_variable reported_;  // predicate: a client's reporting_ == 0
   std::vector<Watch*> watches_;       // running tasks; guarded by mutex_
   bool changed_ = false;              // a watch was added since the last scan; mutex_
+  bool stopping_ = false;             // set once, by the destructor; mutex_
   // The tasks being reported; only the monitor thread touches it. A member rather than a
   // local of watch(): a forked child has no monitor thread, and a leak checker there sees
   // what only that thread's stack pointed to as leaked; the abandoned monitor keeps it.
   std::vector<Late> late_;
   TimeoutMonitor* next_abandoned_ = nullptr;  // Owner::abandoned's list (see there)
-  std::jthread thread_;                       // started once, under mutex_; last member
+  std::thread thread_;  // started once, under mutex_; joined by ~TimeoutMonitor
 };
 
 }  // namespace parmap::detail
