@@ -1,8 +1,8 @@
 # What the standard library in use needs from parmap's users, found by compiling against it.
 #
-# libc++ before 20 ships std::jthread and std::stop_token (which the thread pool uses) only
-# behind clang's -fexperimental-library; without it, <thread> has no std::jthread ("no member
-# named 'jthread' in namespace 'std'"). parmap_stdlib_flags(<var>) sets <var> to the flags a
+# libc++ before 20 ships std::stop_token (what parmap::this_task hands to tasks) and std::jthread
+# only behind clang's -fexperimental-library; without it, <stop_token> declares nothing ("no type
+# named 'stop_token' in namespace 'std'"). parmap_stdlib_flags(<var>) sets <var> to the flags a
 # translation unit including parmap needs (empty for libstdc++, MSVC's STL and libc++ 20+).
 # CMAKE_CXX_FLAGS take part in the check, so -stdlib=libc++ there is seen.
 
@@ -25,7 +25,7 @@ int main() { return 0; }
 ]] PARMAP_LIBCXX_BEFORE_20)
   cmake_pop_check_state()
   if(PARMAP_LIBCXX_BEFORE_20)
-    message(STATUS "parmap: libc++ before 20; std::jthread needs -fexperimental-library")
+    message(STATUS "parmap: libc++ before 20; std::stop_token needs -fexperimental-library")
     set(${out_var} -fexperimental-library PARENT_SCOPE)
   else()
     set(${out_var} "" PARENT_SCOPE)
