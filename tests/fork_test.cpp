@@ -1,23 +1,29 @@
 // fork(): a child forked after the parent used timeouts makes Parallels of its own, its
 // timeouts fire, and it exits normally (the process-wide timeout monitor starts afresh in the
-// child instead of believing the parent's monitor thread is there).
+// child instead of believing the parent's monitor thread is there), also when the fork comes
+// while other threads are in the middle of calls (a [stress] case of random rounds).
 
 #include "support/catch.hpp"
+#include "support/stress_support.hpp"
 #include "support/test_support.hpp"
 
 #include <parmap/parmap.hpp>
 
+#include <algorithm>   // std::max: the round count
+#include <atomic>      // std::atomic: the background threads' stop flag and error count
 #include <chrono>      // std::chrono: timeouts, the child's time limit
 #include <csignal>     // std::signal, SIG_DFL, SIGSEGV, ...: the child's crash handling
 #include <cstddef>     // std::size_t
+#include <cstdint>     // std::uint64_t: seeds
 #include <cstdio>      // std::fprintf, std::fflush: the child's failure message
 #include <cstdlib>     // std::exit: the child's normal exit
 #include <exception>   // std::rethrow_exception, std::exception
 #include <functional>  // std::function: the tasks
 #include <optional>    // std::optional: a child that had to be killed
+#include <random>      // std::random_device: a fresh base seed
 #include <ranges>      // std::views::iota, transform
 #include <string>      // std::string, std::to_string: describing how the child ended
-#include <thread>      // std::this_thread::sleep_for: a slow task
+#include <thread>      // std::thread: calls running while the test forks; sleep_for: a slow task
 #include <vector>      // std::vector
 
 #include <signal.h>    // kill, SIGKILL: ending a hung child
@@ -166,4 +172,83 @@ TEST_CASE("after a fork, timeouts fire in the parent and in the child", "[fork][
   const std::optional<int> status = wait_for_child(pid, 20s);
   REQUIRE(status.has_value());
   CHECK(describe(*status) == "exited with 0");
+}
+
+TEST_CASE("forking while other threads run calls: random rounds in which the child's calls and "
+          "timeouts work and it exits, and the parent's calls lose nothing",
+          "[stress][fork]") {
+  if (under_tsan) {
+    WARN("skipped under ThreadSanitizer, which kills a forked child that starts threads");
+    return;
+  }
+  parmap_test::Watchdog watchdog("fork while calls run", 240s);
+  // Rounds: 8, or PARMAP_SOAK_SCENARIOS / 500 (the soak legs); PARMAP_STRESS_REPLAY=<seed> runs
+  // one, PARMAP_STRESS_SEED sets the base.
+  std::vector<std::uint64_t> seeds;
+  if (const auto replay = parmap_test::env_number("PARMAP_STRESS_REPLAY")) {
+    seeds.push_back(*replay);
+  } else {
+    const std::uint64_t rounds = std::max<std::uint64_t>(
+        8, parmap_test::env_number("PARMAP_SOAK_SCENARIOS").value_or(0) / 500);
+    const std::uint64_t base =
+        parmap_test::env_number("PARMAP_STRESS_SEED").value_or(std::random_device{}());
+    for (std::uint64_t i = 0; i < rounds; ++i) seeds.push_back(parmap_test::splitmix64(base + i));
+  }
+  for (const std::uint64_t seed : seeds) {
+    parmap_test::Dice dice(seed);
+    const int threads = dice.pick(1, 3);
+    const int calls_before_fork = dice.pick(0, 12);
+    INFO("seed=" << seed << " (PARMAP_STRESS_REPLAY=" << seed << ") threads=" << threads
+                 << " calls_before_fork=" << calls_before_fork);
+    // Each thread runs calls (some with a timeout, so the process-wide monitor is busy too)
+    // until told to stop, and checks every result. None of its tasks throws: the fork may
+    // come at any moment of a call.
+    std::atomic<bool> stop{false};
+    std::atomic<int> wrong{0};
+    parmap_test::Counter calls;
+    std::vector<std::thread> background;
+    for (int t = 0; t < threads; ++t) {
+      const int mode = dice.pick(0, 2);
+      const int n_jobs = dice.pick(1, 3);
+      const bool timed = dice.chance(0.5);
+      background.emplace_back([&, mode, n_jobs, timed] {
+        parmap::Options options{.n_jobs = n_jobs, .pre_dispatch = 2};
+        if (timed) options.timeout = 20s;
+        auto tasks = std::views::iota(0, 64) | std::views::transform([](int i) {
+                       return parmap::delayed([](int k) { return k * k; })(i);
+                     });
+        while (!stop.load()) {
+          long sum = 0;
+          if (mode == 0) {
+            for (const int r : parmap::Parallel(options)(tasks)) sum += r;
+          } else if (mode == 1) {
+            int i = 0;
+            for (const int r : parmap::Parallel(options, parmap::return_as::generator)(tasks)) {
+              if (r != i * i) ++wrong;
+              ++i;
+              sum += r;
+            }
+          } else {
+            for (const int r :
+                 parmap::Parallel(options, parmap::return_as::generator_unordered)(tasks)) {
+              sum += r;
+            }
+          }
+          if (sum != 85344) ++wrong;  // 0^2 + 1^2 + ... + 63^2
+          calls.add();
+        }
+      });
+    }
+    REQUIRE(calls.wait_for_at_least(calls_before_fork));
+    const pid_t pid = fork_clean();
+    if (pid == 0) child_main();
+    const std::optional<int> status = pid < 0 ? std::nullopt : wait_for_child(pid, 30s);
+    stop = true;
+    for (std::thread& t : background) t.join();
+    REQUIRE(pid >= 0);
+    REQUIRE(status.has_value());  // else the child hung, in a call or at exit, and was killed
+    INFO("the child's stderr says why it failed");
+    CHECK(describe(*status) == "exited with 0");
+    CHECK(wrong.load() == 0);
+  }
 }
