@@ -1,12 +1,14 @@
 #pragma once
 
 #include <cstddef>      // std::size_t
+#include <exception>    // std::exception_ptr: what a task threw
 #include <functional>   // std::invoke
 #include <iterator>     // std::iter_difference_t
 #include <memory>       // std::unique_ptr, std::make_unique, std::allocator, std::destroy_at
 #include <new>          // placement new: results and tasks made in place
 #include <optional>     // std::optional: the input iterator, made on first read
 #include <ranges>       // std::ranges::begin, end, iterator_t, random_access_range
+#include <stop_token>   // std::stop_token: the run's, checked before each task
 #include <type_traits>  // std::is_void_v, std::remove_cvref_t, std::invoke_result_t
 #include <utility>      // std::move
 
@@ -163,17 +165,22 @@ class Run final : public ResultSource<stored_result_t<task_t<View>, Collect>> {
     }
   }
 
-  std::exception_ptr run_task_published(SlotBase& base, std::size_t k) noexcept override {
+  std::size_t run_tasks_published(SlotBase& base, std::size_t begin, std::size_t end,
+                                  const std::stop_token& stop,
+                                  std::exception_ptr& error) noexcept override {
     auto& slot = static_cast<Slot&>(base);
+    std::size_t k = begin;
     try {
-      construct(slot, k);
+      for (; k < end && !stop.stop_requested(); ++k) {
+        construct(slot, k);
+        task_returned();
+        this->publish(slot, k);
+      }
     } catch (...) {
       task_returned();
-      return std::current_exception();
+      error = std::current_exception();
     }
-    task_returned();
-    this->publish(slot, k);
-    return nullptr;
+    return k - begin;
   }
 
   void run_task(SlotBase& base, std::size_t k) override { construct(static_cast<Slot&>(base), k); }

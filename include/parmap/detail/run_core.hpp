@@ -102,8 +102,11 @@ class RunCore {
   // - read_batch (under input_mutex_) reads up to `want` tasks starting at input index
   //   `first`, counting them in `read` as it goes (also when it throws: an input error).
   //   Fewer than `want` means the input ended.
-  // - run_task_published runs task k into its result and publishes it; returns
-  //   what the task threw when not collecting (nothing is published then). Frees the task.
+  // - run_tasks_published runs tasks [begin, end) in order, each into its result, and
+  //   publishes each; it stops before a task once `stop` is requested, and after a task that
+  //   threw (not collecting: nothing is published for it), storing what it threw in `error`.
+  //   Returns how many it published. Frees each task it runs. One call per claimed block, so
+  //   that the loop over tiny tasks is the typed code's own (no virtual call per task).
   // - run_task runs task k into its result without publishing it; throws what the task
   //   threw when not collecting. Frees the task.
   // - replace_with_error turns task k's result into an error outcome (collecting only: a
@@ -113,7 +116,9 @@ class RunCore {
   virtual std::unique_ptr<SlotBase> make_slot() = 0;
   virtual void read_batch(SlotBase& slot, std::size_t first, std::size_t want,
                           std::size_t& read) = 0;
-  virtual std::exception_ptr run_task_published(SlotBase& slot, std::size_t k) noexcept = 0;
+  virtual std::size_t run_tasks_published(SlotBase& slot, std::size_t begin, std::size_t end,
+                                          const std::stop_token& stop,
+                                          std::exception_ptr& error) noexcept = 0;
   virtual void run_task(SlotBase& slot, std::size_t k) = 0;
   virtual void replace_with_error(SlotBase& slot, std::size_t k, std::exception_ptr error) = 0;
   virtual void drop_tasks(SlotBase& slot, std::size_t begin, std::size_t end) noexcept = 0;
@@ -210,9 +215,10 @@ class RunCore {
 
   // --- Running one task (run_core_tasks.hpp) -------------------------------------------------
 
-  // Runs task k of `me`'s batch (claimed by `me`) and publishes its result. Cancellation
-  // is checked before the task starts.
-  void run_task_at(Runner& me, std::size_t k) noexcept;
+  // Runs tasks [begin, end) of `me`'s batch (claimed by `me`) in order and publishes their
+  // results. Cancellation is checked before each task starts; the tasks a stop or a failure
+  // leaves unstarted are dropped.
+  void run_tasks(Runner& me, std::size_t begin, std::size_t end) noexcept;
 
   // Runs task k under the timeout monitor, with a stop source of its own that also follows
   // the run's tasks' token. A task reported late gets a TimeoutError as its outcome

@@ -43,8 +43,7 @@ inline bool RunCore::run_next(Runner& me) {
     const std::size_t size = slot.chunk_size(me.chunk);
     if (k < size) {
       const std::size_t begin = slot.chunk_begin(me.chunk);
-      const std::size_t end = std::min(k + slot.block, size);
-      for (std::size_t i = k; i < end; ++i) run_task_at(me, begin + i);
+      run_tasks(me, begin + k, begin + std::min(k + slot.block, size));
       return true;
     }
     const std::size_t c = slot.next_chunk.fetch_add(1, std::memory_order_relaxed);

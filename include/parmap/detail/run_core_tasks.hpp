@@ -11,36 +11,35 @@
 
 namespace parmap::detail {
 
-// How RunCore runs one claimed task: cancellation checked first, the task's stop token and
+// How RunCore runs claimed tasks: cancellation checked before each, the task's stop token and
 // thread context set, the result published, or the task watched by the timeout monitor.
 // Thread safety and guards are RunCore's (run_core.hpp).
 
-inline void RunCore::run_task_at(Runner& me, std::size_t k) noexcept {
+inline void RunCore::run_tasks(Runner& me, std::size_t begin, std::size_t end) noexcept {
   SlotBase& slot = *me.slot;
-  if (run_token_.stop_requested()) {
-    drop_tasks(slot, k, k + 1);
-    return;
-  }
-  ++me.started;
+  std::size_t k = begin;  // the first task not started
   std::exception_ptr error;
   {
     TaskScope scope(tasks_token_);
     if (!timeouts_) {
-      error = run_task_published(slot, k);
+      const std::size_t published = run_tasks_published(slot, begin, end, run_token_, error);
+      k += published + (error ? 1 : 0);
+      me.completed += published;
     } else {
-      try {
-        run_watched(slot, k);
-        publish(slot, k);
-      } catch (...) {
-        error = std::current_exception();
+      for (; k < end && !error && !run_token_.stop_requested(); ++k) {
+        try {
+          run_watched(slot, k);
+          publish(slot, k);
+          ++me.completed;
+        } catch (...) {
+          error = std::current_exception();
+        }
       }
     }
   }
-  if (error) {
-    fail(error);
-  } else {
-    ++me.completed;
-  }
+  me.started += k - begin;
+  if (error) fail(error);
+  drop_tasks(slot, k, end);
 }
 
 inline void RunCore::run_watched(SlotBase& slot, std::size_t k) {
