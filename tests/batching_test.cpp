@@ -234,7 +234,7 @@ TEST_CASE("a result leaves its batch when its task returns, not when the batch e
   parmap_test::Watchdog watchdog("results leave a batch one by one");
   // One batch of 10 holds the only window place. Task 5 waits until the consumer has taken
   // five results: with results handed over a batch at a time it would wait in vain. The
-  // other tasks take 200 us, more than the consumer's helping limit, so task 5 runs on a
+  // other tasks take 2 ms, more than the consumer's helping limit, so task 5 runs on a
   // worker, never on the consumer's thread.
   const int n = 10;
   parmap_test::TimedGate gate;
@@ -244,7 +244,7 @@ TEST_CASE("a result leaves its batch when its task returns, not when the batch e
                    if (k == 5) {
                      if (!gate.wait()) opened_in_time = false;
                    } else {
-                     std::this_thread::sleep_for(std::chrono::microseconds(200));
+                     std::this_thread::sleep_for(parmap_test::beyond_helping_limit);
                    }
                    return k;
                  })(i);
@@ -539,7 +539,7 @@ TEST_CASE(
   parmap_test::Counter blocked;
   parmap_test::Counter returned;  // tasks other than the blocker that have returned
   std::atomic<bool> stop_seen{false};
-  // The other tasks take 200 us, more than the consumer's helping limit, so only the workers
+  // The other tasks take 2 ms, more than the consumer's helping limit, so only the workers
   // run tasks here and the blocker cannot land on the consumer's thread.
   auto tasks = std::views::iota(0, n) | std::views::transform([&](int i) {
                  return parmap::delayed([&](int k) {
@@ -548,7 +548,7 @@ TEST_CASE(
                      blocked.add();
                      stop_seen = parmap_test::wait_for_stop(parmap::this_task::get_stop_token());
                    } else {
-                     std::this_thread::sleep_for(std::chrono::microseconds(200));
+                     std::this_thread::sleep_for(parmap_test::beyond_helping_limit);
                      returned.add();
                    }
                    return parmap_test::Tracked(live, k);

@@ -20,9 +20,9 @@ namespace {
 
 enum class Leave { by_break, by_exception };
 
-// Tasks 0..2 take 200 us; the others run until they are told to stop, then take a little
+// Tasks 0..2 take 2 ms; the others run until they are told to stop, then take a little
 // longer to wind down (so "the destructor waited" is observable). Consumes two results, with
-// two tasks running, then leaves the loop. 200 us is over the consumer's helping limit: tasks
+// two tasks running, then leaves the loop. 2 ms is over the consumer's helping limit: tasks
 // 3 and 4 wait for the consumer to destroy the range, so they must not run on its thread (see
 // "Who runs tasks" in the README); with quick tasks 0..2 the consumer sometimes ran one and
 // waited in it until wait_for_stop gave up.
@@ -41,7 +41,7 @@ void check_early_exit(Mode mode, Leave leave) {
                  return parmap::delayed([&](int k) {
                    ++started;
                    if (k < 3) {
-                     std::this_thread::sleep_for(std::chrono::microseconds(200));
+                     std::this_thread::sleep_for(parmap_test::beyond_helping_limit);
                    } else {
                      running.add();
                      if (parmap_test::wait_for_stop(parmap::this_task::get_stop_token())) ++saw_stop;

@@ -130,7 +130,7 @@ TEST_CASE("take(n) does not wait for the result after the n-th", "[ordered]") {
   parmap_test::Watchdog watchdog("take(n) does not wait for the result after the n-th");
   // Task 5 blocks (with a limit) until the test opens the gate after the loop. If taking five
   // results waited for a sixth, the loop would only end when task 5 gave up. The other tasks
-  // take 200 us, more than the consumer's helping limit: a task that waits for the consumer
+  // take 2 ms, more than the consumer's helping limit: a task that waits for the consumer
   // must not run on the consumer's thread (see "Who runs tasks" in the README).
   parmap_test::TimedGate gate;
   std::atomic<bool> task5_gave_up{false};
@@ -139,7 +139,7 @@ TEST_CASE("take(n) does not wait for the result after the n-th", "[ordered]") {
                    if (k == 5) {
                      if (!gate.wait()) task5_gave_up = true;
                    } else {
-                     std::this_thread::sleep_for(std::chrono::microseconds(200));
+                     std::this_thread::sleep_for(parmap_test::beyond_helping_limit);
                    }
                    return k;
                  })(i);

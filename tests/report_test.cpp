@@ -181,7 +181,7 @@ TEST_CASE("an early exit reports unused results and cancelled tasks, and prints 
   // result 0, waits until both are running, and breaks: batch 0's two other results were
   // never used, tasks 3 and 4 return when asked (unused too), task 5 is cancelled, batch 2
   // was never read (the window is full while the consumer holds batch 0). The quick tasks
-  // take 200 us, more than the consumer's helping limit, so that only the workers run tasks
+  // take 2 ms, more than the consumer's helping limit, so that only the workers run tasks
   // and the blockers cannot land on the consumer's thread.
   const int verbose = GENERATE(0, 1);
   CAPTURE(verbose);
@@ -198,7 +198,7 @@ TEST_CASE("an early exit reports unused results and cancelled tasks, and prints 
                      blockers_running.add();
                      if (parmap_test::wait_for_stop(parmap::this_task::get_stop_token())) ++saw_stop;
                    } else {
-                     std::this_thread::sleep_for(200us);
+                     std::this_thread::sleep_for(parmap_test::beyond_helping_limit);
                    }
                    return k;
                  })(i);

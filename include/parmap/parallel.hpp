@@ -214,6 +214,7 @@ class Parallel {
     const bool inline_run = n_jobs_ == 1 || detail::inside_task();
     config.workers = inline_run ? 0 : n_jobs_;
     config.batch = inline_run ? 1 : batch_size_;
+    config.lend_seats = !inline_run && n_jobs_ >= detail::hardware_threads();
     config.collect_errors = collect;
     config.timeout = timeout_;
     config.n_jobs = n_jobs_;

@@ -106,6 +106,11 @@ namespace parmap_test {
 
 inline constexpr std::chrono::milliseconds default_wait_limit{std::chrono::seconds(10)};
 
+// Longer than any task the consumer runs on its own thread while it waits (50 us, or 1 ms in
+// a seat a worker lent it: "Who runs tasks" in docs/guarantees.md). A test whose task waits
+// for the consumer makes the other tasks this long, so that only workers run tasks.
+inline constexpr std::chrono::milliseconds beyond_helping_limit{2};
+
 // A count that threads bump and the test waits on. wait_for_at_least() is the state-based
 // wait: it returns as soon as the value is reached, and false only when `limit` passes first.
 class Counter {

@@ -26,6 +26,9 @@ struct RunConfig {
   int verbose = 0;
   std::function<void(const Progress&)> progress;
   bool claim_blocks = false;  // claim several tasks at once (list mode: no result is awaited)
+  // The workers fill the machine's hardware threads: the consumer runs tasks only in a seat a
+  // worker lends it (RunCore::lend_seat), so that no more threads run tasks than workers.
+  bool lend_seats = false;
 };
 
 inline constexpr std::size_t unbounded_window = std::numeric_limits<std::size_t>::max();
@@ -35,6 +38,16 @@ inline constexpr std::size_t unbounded_window = std::numeric_limits<std::size_t>
 // this long, and more than n_jobs tasks run at once only for that long. Longer tasks run on
 // the workers only, and the consumer sleeps (a wake-up costs little next to such a task).
 inline constexpr std::chrono::nanoseconds consumer_help_limit{std::chrono::microseconds(50)};
+
+// When the workers fill the hardware threads (RunConfig::lend_seats), a woken consumer waits
+// for a core as long as the kernel's time slice (1-2 ms measured on 2 cores), so there it
+// runs tasks up to this long instead, in a seat a worker lends it: no more threads run than
+// cores, and the consumer needs no wake-up for the results it makes itself.
+inline constexpr std::chrono::nanoseconds consumer_lend_limit{std::chrono::milliseconds(1)};
+
+// How often a worker that lent its seat checks whether the consumer still uses it: a seat
+// the consumer ran no task in for a whole interval goes back to its worker.
+inline constexpr std::chrono::nanoseconds seat_reclaim_interval{std::chrono::microseconds(500)};
 
 // How long a thread with nothing to do polls before it sleeps: about 2 us (a pause is
 // 20-40 ns). Long enough to catch the next hand-off in a steady stream, short enough not to

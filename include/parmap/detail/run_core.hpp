@@ -29,7 +29,9 @@ namespace parmap::detail {
 //
 // Who runs tasks: the workers (pool jobs running loop_entry, which stay in the run while it
 // has work, sleeping when it has none for now) and, while it waits for a result, the
-// consumer (see consumer_help_limit; always, when there are no workers).
+// consumer (see consumer_help_limit; always, when there are no workers). When the workers
+// fill the hardware threads, the consumer runs tasks only in a seat a worker lent it
+// (lend_seat), so that a woken consumer never waits for a core.
 // How a result reaches the consumer: the thread that ran the task constructs the result in
 // its batch's storage and bumps its chunk's completion count (slot.hpp); the consumer reads
 // the count. No lock and no wake-up per result; a sleeping consumer is woken only through
@@ -195,6 +197,13 @@ class RunCore {
   // A worker with nothing to claim: polls the work epoch briefly, then sleeps until it moves.
   void idle(std::uint64_t seen);
 
+  // A worker that sees the consumer ask for a seat (seat_wanted_) hands its own over: it
+  // detaches `me`, wakes the consumer and sleeps until the seat comes back: when the run stops
+  // or the consumer reaches the end, or when the consumer ran no task for a whole
+  // seat_reclaim_interval (it is in its loop's body, or has nothing to claim). False when
+  // another worker lent one first or the request was withdrawn.
+  bool lend_seat(Runner& me);
+
   // New work may be claimable (a window place, a batch to split) or the run ends: idle
   // workers look again. Wakes one sleeper, or all of them.
   void bump_work_locked(bool all);
@@ -239,16 +248,19 @@ class RunCore {
 
   bool may_help() const noexcept;
 
+  // lend_seats only: asks the workers for a seat, when tasks are short enough to run here.
+  void want_seat() noexcept;
+
   // The consumer runs one task; false when there was none to claim.
   bool help();
 
   bool finish();
 
-  // Sleeps until a run event or a result in a chunk it registered on. Registration is a
-  // fetch_or of the waiter bit on every chunk whose next result it could take: the runner's
-  // fetch_add on the same counter then sees the bit (and wakes it), or the fetch_or sees the
-  // runner's result (and it does not sleep).
-  void sleep_until_event();
+  // Sleeps until a run event or a result in a chunk it registered on, or (for_seat) until a
+  // worker lends it a seat. Registration is a fetch_or of the waiter bit on every chunk whose
+  // next result it could take: the runner's fetch_add on the same counter then sees the bit
+  // (and wakes it), or the fetch_or sees the runner's result (and it does not sleep).
+  void sleep_until_event(bool for_seat);
 
   bool register_waiter();
   void wake_consumer();
@@ -304,6 +316,10 @@ class RunCore {
   std::deque<SlotBase*> consumer_slots_;  // published batches not yet released, in input order
   std::size_t pulled_ = 0;                // batches moved from published_order_
   Runner consumer_runner_;                // the consumer while it helps
+  // How often the consumer looked for a task to run (help); written by the consumer only,
+  // read by a worker that lent its seat (relaxed: it only decides when to take the seat back,
+  // and a stale value delays that by one interval).
+  std::atomic<std::uint64_t> consumer_tasks_{0};
 
   alignas(64) std::mutex input_mutex_;  // serialises reads of the input; taken before mutex_
   std::size_t next_index_ = 0;          // guarded by input_mutex_
@@ -331,10 +347,19 @@ class RunCore {
   std::atomic<bool> input_done_{false};
   std::atomic<std::size_t> published_{0};
   std::atomic<std::int64_t> per_task_ns_{0};  // the sizer's estimate, for may_help (relaxed)
-  BatchSizer batcher_;                        // mutex_
-  std::size_t tasks_read_ = 0;                // tasks read into batches; mutex_
-  std::size_t tasks_started_ = 0;             // tasks begun; mutex_
-  std::size_t completed_ = 0;                 // tasks that returned a result or outcome; mutex_
+  // Seats (config_.lend_seats): the consumer sets seat_wanted_ while it waits and clears it
+  // when it has a result; workers poll it after each task (relaxed: lend_seat re-checks it
+  // under mutex_, and lending to a consumer that no longer waits only idles the seat until
+  // it is taken back). seat_lent_ is written under mutex_ and read by the consumer without
+  // it (relaxed: it only decides whether to claim, which takes mutex_); sleep_until_event
+  // reads it under mutex_, so a lend is never missed.
+  std::atomic<bool> seat_wanted_{false};
+  std::atomic<bool> seat_lent_{false};
+  std::condition_variable seat_cv_;  // predicate: !seat_lent_ or stopping_ (lend_seat)
+  BatchSizer batcher_;               // mutex_
+  std::size_t tasks_read_ = 0;       // tasks read into batches; mutex_
+  std::size_t tasks_started_ = 0;    // tasks begun; mutex_
+  std::size_t completed_ = 0;        // tasks that returned a result or outcome; mutex_
   bool report_due_ = false;          // completed_ moved since the last progress report; mutex_
   bool finished_ = false;            // the consumer reached the end; mutex_
   std::vector<SlotBase*> free_;      // batches owned by nobody; mutex_

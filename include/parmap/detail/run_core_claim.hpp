@@ -1,10 +1,11 @@
 #pragma once
 
-#include <algorithm>  // std::min
-#include <atomic>     // std::atomic: a chunk's claim counter
-#include <cstddef>    // std::size_t
-#include <cstdint>    // std::uint32_t, std::uint64_t
-#include <mutex>      // std::unique_lock
+#include <algorithm>           // std::min
+#include <atomic>              // std::atomic: a chunk's claim counter
+#include <condition_variable>  // std::cv_status: a lent seat's reclaim check
+#include <cstddef>             // std::size_t
+#include <cstdint>             // std::uint32_t, std::uint64_t
+#include <mutex>               // std::unique_lock
 
 #include "run_core.hpp"
 #include "slot.hpp"
@@ -21,6 +22,10 @@ inline void RunCore::loop_entry(void* self) noexcept {
   Runner me;
   std::uint64_t seen = 0;
   for (;;) {
+    if (run->seat_wanted_.load(std::memory_order_relaxed) && run->lend_seat(me)) {
+      run->report_progress();  // for the stretch lend_seat ended
+      continue;
+    }
     if (me.slot != nullptr && run->run_next(me)) continue;  // no lock
     const Claim claimed = run->claim(me, seen, true);
     if (claimed == Claim::leave) return;  // counted out: the run may already be gone
@@ -129,6 +134,27 @@ inline void RunCore::idle(std::uint64_t seen) {
   ++sleepers_;
   work_cv_.wait(lock, [&] { return work_epoch_.load(std::memory_order_relaxed) != seen; });
   --sleepers_;
+}
+
+inline bool RunCore::lend_seat(Runner& me) {
+  std::unique_lock lock(mutex_);
+  if (!seat_wanted_.load(std::memory_order_relaxed) || seat_lent_.load(std::memory_order_relaxed) ||
+      stopping_) {
+    return false;
+  }
+  seat_wanted_.store(false, std::memory_order_relaxed);
+  seat_lent_.store(true, std::memory_order_relaxed);
+  detach_locked(me);
+  wake_consumer_locked();
+  std::uint64_t seen = consumer_tasks_.load(std::memory_order_relaxed);
+  while (seat_lent_.load(std::memory_order_relaxed) && !stopping_) {
+    if (seat_cv_.wait_for(lock, seat_reclaim_interval) == std::cv_status::timeout) {
+      const std::uint64_t now = consumer_tasks_.load(std::memory_order_relaxed);
+      if (now == seen) seat_lent_.store(false, std::memory_order_relaxed);  // unused
+      seen = now;
+    }
+  }
+  return true;
 }
 
 inline void RunCore::bump_work_locked(bool all) {

@@ -2,6 +2,7 @@
 
 #include <atomic>     // std::memory_order: reading the run's mirrors and result states
 #include <cstddef>    // std::size_t
+#include <cstdint>    // std::uint64_t: the consumer's task count
 #include <exception>  // std::exception_ptr, std::rethrow_exception
 #include <mutex>      // std::lock_guard, std::unique_lock
 #include <stdexcept>  // std::logic_error: a run used in a forked child
@@ -21,22 +22,29 @@ inline bool RunCore::next(Item& item) {
   int spins = 0;
   for (;;) {
     if (failed_.load(std::memory_order_acquire)) rethrow_failure();
-    if (find_ready(item)) return true;
+    if (find_ready(item)) {
+      if (seat_wanted_.load(std::memory_order_relaxed)) {
+        seat_wanted_.store(false, std::memory_order_relaxed);
+      }
+      return true;
+    }
     if (pull_published()) continue;
     if (consumer_slots_.empty() && input_done_.load(std::memory_order_acquire) &&
         published_.load(std::memory_order_acquire) == pulled_) {
       if (failed_.load(std::memory_order_acquire)) rethrow_failure();  // an input error
       return finish();
     }
-    if (may_help() && help()) {
+    const bool can_help = may_help();
+    if (can_help && help()) {
       spins = 0;
       continue;
     }
+    if (!can_help && config_.lend_seats) want_seat();
     if (++spins < spin_before_sleep) {
       cpu_relax();
       continue;
     }
-    sleep_until_event();
+    sleep_until_event(!can_help);
     spins = 0;
   }
 }
@@ -115,11 +123,26 @@ inline bool RunCore::pull_published() {
 inline bool RunCore::may_help() const noexcept {
   if (config_.workers == 0) return true;
   const auto per_task = per_task_ns_.load(std::memory_order_relaxed);
-  return per_task > 0 && per_task <= consumer_help_limit.count();
+  if (per_task <= 0) return false;
+  if (config_.lend_seats) {
+    return per_task <= consumer_lend_limit.count() && seat_lent_.load(std::memory_order_relaxed);
+  }
+  return per_task <= consumer_help_limit.count();
+}
+
+inline void RunCore::want_seat() noexcept {
+  const auto per_task = per_task_ns_.load(std::memory_order_relaxed);
+  if (per_task <= 0 || per_task > consumer_lend_limit.count()) return;
+  if (!seat_wanted_.load(std::memory_order_relaxed)) {
+    seat_wanted_.store(true, std::memory_order_relaxed);
+  }
 }
 
 inline bool RunCore::help() {
   Runner& me = consumer_runner_;
+  // Counted before the task runs: a worker that lent its seat sees the seat in use.
+  consumer_tasks_.store(consumer_tasks_.load(std::memory_order_relaxed) + 1,
+                        std::memory_order_relaxed);
   if (me.slot != nullptr && run_next(me)) return true;
   std::uint64_t seen = 0;
   const Claim claimed = claim(me, seen, false);
@@ -132,6 +155,11 @@ inline bool RunCore::finish() {
   {
     std::lock_guard lock(mutex_);
     detach_locked(consumer_runner_);
+    seat_wanted_.store(false, std::memory_order_relaxed);
+    if (seat_lent_.load(std::memory_order_relaxed)) {  // no task left: give the seat back
+      seat_lent_.store(false, std::memory_order_relaxed);
+      seat_cv_.notify_all();
+    }
     // Every task read has returned (its result was taken), though a worker may not have
     // counted its last ones into completed_ yet.
     completed = tasks_read_;
@@ -147,7 +175,7 @@ inline bool RunCore::finish() {
   return false;
 }
 
-inline void RunCore::sleep_until_event() {
+inline void RunCore::sleep_until_event(bool for_seat) {
   std::unique_lock lock(mutex_);
   if (engine_->owner_pid != current_pid()) {
     throw std::logic_error(
@@ -155,7 +183,8 @@ inline void RunCore::sleep_until_event() {
         "worker threads do not exist here");
   }
   if (error_ || !published_order_.empty() ||
-      (consumer_slots_.empty() && input_done_.load(std::memory_order_relaxed))) {
+      (consumer_slots_.empty() && input_done_.load(std::memory_order_relaxed)) ||
+      (for_seat && may_help())) {
     return;
   }
   const std::uint64_t seen = wake_epoch_;

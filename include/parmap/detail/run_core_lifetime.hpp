@@ -48,6 +48,7 @@ inline void RunCore::shutdown() noexcept {
     stopping_ = true;
     finished = finished_;
     bump_work_locked(true);
+    seat_cv_.notify_all();  // a worker that lent its seat leaves too
   }
   stop_.request_stop();
   // Outside the mutex: request_stop runs the tasks' stop callbacks, which are user code.
@@ -111,6 +112,7 @@ inline void RunCore::record_failure_locked(std::exception_ptr error) noexcept {
   failed_.store(true, std::memory_order_release);
   stopping_ = true;
   bump_work_locked(true);
+  seat_cv_.notify_all();  // a worker that lent its seat leaves too
   wake_consumer_locked();
 }
 
