@@ -119,7 +119,8 @@ class Parallel {
   // single-pass input by one thread at a time; a sized random-access one in place, each task
   // by the thread that runs it (so reading it must be thread-safe). An lvalue input must
   // outlive the returned range. While the caller waits for a result it may run tasks measured
-  // under 50 us itself, so a task must not wait for the caller's progress.
+  // under 50 us itself (under 1 ms when n_jobs fills the hardware threads), so a task must not
+  // wait for the caller's progress.
   // Returns (R is what a task returns; Outcome<R> instead of R with on_error::collect):
   //   list:                std::vector<R>, in input order; blocks until all tasks ran.
   //                        void tasks: returns void (collecting: std::vector<Outcome<void>>).
