@@ -1,7 +1,7 @@
 #pragma once
 
 #include <atomic>              // std::atomic: the fast-path mirrors of run state
-#include <chrono>              // std::chrono::steady_clock: how long runs of tasks take
+#include <chrono>              // std::chrono::steady_clock, nanoseconds: task times and limits
 #include <condition_variable>  // std::condition_variable: sleeping workers and consumer
 #include <cstddef>             // std::size_t
 #include <cstdint>             // std::uint64_t, std::int64_t
@@ -245,6 +245,9 @@ class RunCore {
 
   // Moves newly published batches into the consumer's list; true if there were any.
   bool pull_published();
+
+  // True once tasks are measured to take `limit` or less (the batch sizer's estimate).
+  bool tasks_within(std::chrono::nanoseconds limit) const noexcept;
 
   bool may_help() const noexcept;
 

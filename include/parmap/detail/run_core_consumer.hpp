@@ -120,20 +120,21 @@ inline bool RunCore::pull_published() {
   return true;
 }
 
+inline bool RunCore::tasks_within(std::chrono::nanoseconds limit) const noexcept {
+  const auto per_task = per_task_ns_.load(std::memory_order_relaxed);
+  return per_task > 0 && per_task <= limit.count();
+}
+
 inline bool RunCore::may_help() const noexcept {
   if (config_.workers == 0) return true;
-  const auto per_task = per_task_ns_.load(std::memory_order_relaxed);
-  if (per_task <= 0) return false;
   if (config_.lend_seats) {
-    return per_task <= consumer_lend_limit.count() && seat_lent_.load(std::memory_order_relaxed);
+    return seat_lent_.load(std::memory_order_relaxed) && tasks_within(consumer_lend_limit);
   }
-  return per_task <= consumer_help_limit.count();
+  return tasks_within(consumer_help_limit);
 }
 
 inline void RunCore::want_seat() noexcept {
-  const auto per_task = per_task_ns_.load(std::memory_order_relaxed);
-  if (per_task <= 0 || per_task > consumer_lend_limit.count()) return;
-  if (!seat_wanted_.load(std::memory_order_relaxed)) {
+  if (!seat_wanted_.load(std::memory_order_relaxed) && tasks_within(consumer_lend_limit)) {
     seat_wanted_.store(true, std::memory_order_relaxed);
   }
 }
