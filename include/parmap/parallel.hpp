@@ -61,6 +61,102 @@ std::size_t resolve_count(const CountOption<Special>& option, const char* name,
   return static_cast<std::size_t>(option.count());
 }
 
+// A Parallel's options, validated and resolved for `n_jobs` runners (threads here, message
+// lanes in the MPI backend). Throws std::invalid_argument naming a bad one.
+struct CallSettings {
+  CallSettings(Options options, std::size_t n_jobs)
+      : n_jobs(n_jobs),
+        window(resolve_count(options.pre_dispatch, "pre_dispatch", "all", 2 * n_jobs)),
+        batch_size(resolve_count(options.batch_size, "batch_size", "automatic", 0)),
+        verbose(options.verbose),
+        progress(std::move(options.progress)),
+        timeout(options.timeout) {
+    if (window == 0) window = unbounded_window;  // parmap::all
+    if (timeout && timeout->count() <= 0) {
+      char message[80];
+      std::snprintf(message, sizeof message, "parmap: timeout must be positive (got %lld ns)",
+                    static_cast<long long>(timeout->count()));
+      throw std::invalid_argument(message);
+    }
+  }
+
+  // The run's settings for one call in `Mode`, before the caller picks who runs the tasks.
+  template <class Mode, bool Collect>
+  [[nodiscard]] RunConfig config(std::optional<std::size_t> total) const {
+    RunConfig c;
+    c.order = std::same_as<Mode, return_as::generator_unordered_t> ? Order::completion
+                                                                   : Order::input;
+    // list keeps every result until the call returns, so a window would bound nothing; it
+    // would only make workers wait for the collecting thread.
+    c.window = std::same_as<Mode, return_as::list_t> ? unbounded_window : window;
+    c.claim_blocks = std::same_as<Mode, return_as::list_t>;
+    c.collect_errors = Collect;
+    c.timeout = timeout;
+    c.n_jobs = n_jobs;
+    c.total = total;
+    c.verbose = verbose;
+    c.progress = progress;
+    return c;
+  }
+
+  std::size_t n_jobs;
+  std::size_t window;
+  std::size_t batch_size;  // 0: automatic
+  int verbose;
+  std::function<void(const Progress&)> progress;
+  std::optional<std::chrono::nanoseconds> timeout;
+};
+
+// Checks that `engine` may start a call here and now, and marks it busy; throws
+// std::logic_error if it was moved from, made in another process, or already running a call.
+inline void claim_engine(Engine* engine) {
+  if (engine == nullptr) {
+    throw std::logic_error("parmap: this Parallel was moved from; call the one it was moved to");
+  }
+  if (engine->owner_pid != current_pid()) {
+    throw std::logic_error(
+        "parmap: this Parallel was made before fork() in another process; its worker threads "
+        "do not exist here. Make a new Parallel in this process");
+  }
+  // Pairs with the release store in the last run's destructor. Checked before the input is
+  // touched: a refused call leaves an rvalue input where it was.
+  if (engine->busy.exchange(true, std::memory_order_acq_rel)) {
+    throw std::logic_error(
+        "parmap: this Parallel is already running a call (a result range it returned is "
+        "still alive); finish or destroy that range first, or use another Parallel");
+  }
+}
+
+// The list mode's access to a range: every result, or to the end for void tasks.
+struct RangeDrain {
+  template <class Range>
+  static void skip_all(Range& range) {
+    while (!range.at_end()) range.advance();
+  }
+  template <class Range, class Vector>
+  static void into(Range& range, Vector& out) {
+    range.drain_into(out);
+  }
+};
+
+// What a call in `Mode` returns, from its started run: the range itself (generators), or
+// every result collected in input order (list; nothing for void tasks that raise).
+template <class Mode, bool Collect, class Result, class R>
+auto deliver(ResultRange<R> results, std::optional<std::size_t> total) {
+  if constexpr (std::same_as<Mode, return_as::list_t>) {
+    if constexpr (std::is_void_v<Result> && !Collect) {
+      RangeDrain::skip_all(results);
+    } else {
+      std::vector<R> out;
+      if (total) out.reserve(*total);
+      RangeDrain::into(results, out);
+      return out;
+    }
+  } else {
+    return results;
+  }
+}
+
 }  // namespace detail
 
 // Runs tasks from an input range on a pool of worker threads, joblib style:
@@ -90,20 +186,7 @@ class Parallel {
  public:
   // Validates the options; throws std::invalid_argument naming a bad one. Starts no thread.
   explicit Parallel(Options options = {}, Mode /*mode*/ = Mode{}, OnError /*policy*/ = OnError{})
-      : n_jobs_(detail::resolve_n_jobs(options.n_jobs)),
-        window_(detail::resolve_count(options.pre_dispatch, "pre_dispatch", "all", 2 * n_jobs_)),
-        batch_size_(detail::resolve_count(options.batch_size, "batch_size", "automatic", 0)),
-        verbose_(options.verbose),
-        progress_(std::move(options.progress)),
-        timeout_(options.timeout) {
-    if (window_ == 0) window_ = detail::unbounded_window;  // parmap::all
-    if (timeout_ && timeout_->count() <= 0) {
-      char message[80];
-      std::snprintf(message, sizeof message, "parmap: timeout must be positive (got %lld ns)",
-                    static_cast<long long>(timeout_->count()));
-      throw std::invalid_argument(message);
-    }
-  }
+      : settings_(std::move(options), detail::resolve_n_jobs(options.n_jobs)) {}
   // Shorthand for Parallel({.n_jobs = n_jobs}, mode, policy).
   explicit Parallel(int n_jobs, Mode mode = Mode{}, OnError policy = OnError{})
       : Parallel(Options{.n_jobs = n_jobs}, mode, policy) {}
@@ -152,26 +235,14 @@ class Parallel {
       std::optional<std::size_t> total;
       if constexpr (std::ranges::sized_range<In>)
         total = static_cast<std::size_t>(std::ranges::size(input));
-      auto results = start(std::forward<In>(input), total);
-      if constexpr (std::same_as<Mode, return_as::list_t>) {
-        if constexpr (std::is_void_v<Result> && !collect) {
-          while (!results.at_end()) results.advance();
-        } else {
-          std::vector<detail::stored_result_t<Task, collect>> out;
-          if (total) out.reserve(*total);
-          results.drain_into(out);
-          return out;
-        }
-      } else {
-        return results;
-      }
+      return detail::deliver<Mode, collect, Result>(start(std::forward<In>(input), total), total);
     }
   }
 
   // The number of worker threads this Parallel uses (n_jobs resolved). Non-blocking.
-  [[nodiscard]] std::size_t n_jobs() const noexcept { return n_jobs_; }
+  [[nodiscard]] std::size_t n_jobs() const noexcept { return settings_.n_jobs; }
   // The window in batches; SIZE_MAX for parmap::all. Non-blocking.
-  [[nodiscard]] std::size_t pre_dispatch() const noexcept { return window_; }
+  [[nodiscard]] std::size_t pre_dispatch() const noexcept { return settings_.window; }
 
   // How the last call that has ended went: results computed, consumed, dropped unused, tasks
   // cancelled before they started. Blocks briefly on a lock; not thread-safe against calls.
@@ -188,44 +259,19 @@ class Parallel {
     using Run = detail::Run<View, collect>;
     using R = detail::stored_result_t<detail::task_t<View>, collect>;
 
-    if (!engine_) {
-      throw std::logic_error("parmap: this Parallel was moved from; call the one it was moved to");
-    }
-    if (engine_->owner_pid != detail::current_pid()) {
-      throw std::logic_error(
-          "parmap: this Parallel was made before fork() in another process; its worker threads "
-          "do not exist here. Make a new Parallel in this process");
-    }
-    // Pairs with the release store in the last run's destructor. Checked before the input
-    // is touched: a refused call leaves an rvalue input where it was.
-    if (engine_->busy.exchange(true, std::memory_order_acq_rel)) {
-      throw std::logic_error(
-          "parmap: this Parallel is already running a call (a result range it returned is "
-          "still alive); finish or destroy that range first, or use another Parallel");
-    }
-    detail::RunConfig config;
-    config.order = std::same_as<Mode, return_as::generator_unordered_t> ? detail::Order::completion
-                                                                        : detail::Order::input;
-    // list keeps every result until the call returns, so a window would bound nothing; it
-    // would only make workers wait for the collecting thread.
-    config.window = std::same_as<Mode, return_as::list_t> ? detail::unbounded_window : window_;
-    config.claim_blocks = std::same_as<Mode, return_as::list_t>;
+    detail::claim_engine(engine_.get());
+    detail::RunConfig config = settings_.config<Mode, collect>(total);
     // Inline (no workers) at n_jobs = 1 and inside a task: tasks then run lazily, one at a
     // time, when the consumer asks for them.
-    const bool inline_run = n_jobs_ == 1 || detail::inside_task();
-    config.workers = inline_run ? 0 : n_jobs_;
-    config.batch = inline_run ? 1 : batch_size_;
-    config.lend_seats = !inline_run && n_jobs_ >= detail::hardware_threads();
-    config.collect_errors = collect;
-    config.timeout = timeout_;
-    config.n_jobs = n_jobs_;
-    config.total = total;
-    config.verbose = verbose_;
-    config.progress = progress_;
+    const std::size_t n_jobs = settings_.n_jobs;
+    const bool inline_run = n_jobs == 1 || detail::inside_task();
+    config.workers = inline_run ? 0 : n_jobs;
+    config.batch = inline_run ? 1 : settings_.batch_size;
+    config.lend_seats = !inline_run && n_jobs >= detail::hardware_threads();
     std::unique_ptr<Run> run;
     try {
       if (!inline_run && !engine_->pool)
-        engine_->pool = std::make_unique<detail::ThreadPool>(n_jobs_);
+        engine_->pool = std::make_unique<detail::ThreadPool>(n_jobs);
       run = std::make_unique<Run>(View(std::forward<In>(input)), config, engine_);
     } catch (...) {
       engine_->busy.store(false, std::memory_order_release);
@@ -236,12 +282,7 @@ class Parallel {
   }
 
   std::shared_ptr<detail::Engine> engine_ = std::make_shared<detail::Engine>();
-  std::size_t n_jobs_;
-  std::size_t window_;
-  std::size_t batch_size_;  // 0: automatic
-  int verbose_;
-  std::function<void(const Progress&)> progress_;
-  std::optional<std::chrono::nanoseconds> timeout_;
+  detail::CallSettings settings_;
 };
 
 }  // namespace parmap

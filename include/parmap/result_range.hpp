@@ -12,6 +12,9 @@
 #include "outcome.hpp"
 
 namespace parmap {
+namespace detail {
+struct RangeDrain;  // the list mode's collector (parallel.hpp)
+}  // namespace detail
 
 // One result with the input index of the task that produced it: what .indexed() yields.
 template <class T>
@@ -132,8 +135,7 @@ class ResultRange {
   friend class iterator;
   template <class, bool>
   friend class ResultRange;
-  template <class, class>
-  friend class Parallel;
+  friend struct detail::RangeDrain;
 
   // Makes sure item_ names the next result unless the run is over.
   void fetch() {

@@ -7,16 +7,24 @@
 
 namespace parmap::detail {
 
+// What batches and chunks aim at (see BatchSizer). A run whose batches go to another process
+// (the MPI backend) aims higher: there one chunk is one message, and the time measured per
+// task includes the message's round trip, so chunks grow until that is a small share.
+struct BatchTargets {
+  std::chrono::nanoseconds batch{std::chrono::milliseconds(1)};
+  std::chrono::nanoseconds chunk{std::chrono::microseconds(16)};
+};
+
 // Measures how long tasks take and chooses, from that, the size of the next batch and the
 // size of the chunks it is cut into.
 //
 // A batch is the unit of the window and of input reads; a chunk is the unit one thread
 // claims. Neither decides when a result is delivered: results leave one by one as their
 // tasks finish, and idle threads split a batch chunk by chunk. So:
-// - Chunks aim at `chunk_target` of work: long enough that one claim (an atomic add on a
+// - Chunks aim at `BatchTargets::chunk` of work: long enough that one claim (an atomic add on a
 //   line other threads may touch) costs little, short enough that a task waits behind its
 //   chunk-mates for about a microsecond at most. Tasks of that length or more get chunks of 1.
-// - Automatic batches aim at `batch_target`: a window place, an input read under the input
+// - Automatic batches aim at `BatchTargets::batch`: a window place, an input read under the input
 //   lock and a release by the consumer are then a small share of a batch. Tasks of that
 //   length or more get batches of 1, so the window stays a bound in tasks. Growth is at most
 //   2x per batch, so one lucky fast measurement cannot jump to a huge size; shrinking is
@@ -27,14 +35,16 @@ namespace parmap::detail {
 // Not thread-safe: the run calls it under its mutex.
 class BatchSizer {
  public:
-  static constexpr std::chrono::nanoseconds batch_target{std::chrono::milliseconds(1)};
-  static constexpr std::chrono::nanoseconds chunk_target{std::chrono::microseconds(16)};
   static constexpr std::chrono::nanoseconds block_target{std::chrono::microseconds(1)};
   static constexpr std::size_t max_batch = std::size_t{1} << 16;
 
   // `fixed == 0` selects automatic sizing.
-  explicit BatchSizer(std::size_t fixed) noexcept
-      : adaptive_(fixed == 0), fixed_(fixed), last_batch_(fixed == 0 ? 0 : fixed) {}
+  explicit BatchSizer(std::size_t fixed, BatchTargets targets = {}) noexcept
+      : adaptive_(fixed == 0),
+        fixed_(fixed),
+        last_batch_(fixed == 0 ? 0 : fixed),
+        batch_target_(targets.batch),
+        chunk_target_(targets.chunk) {}
 
   [[nodiscard]] bool adaptive() const noexcept { return adaptive_; }
 
@@ -44,7 +54,7 @@ class BatchSizer {
     std::size_t size = 1;
     if (per_task_ns_ > 0) {
       const auto ideal =
-          static_cast<std::size_t>((batch_target.count() + per_task_ns_ - 1) / per_task_ns_);
+          static_cast<std::size_t>((batch_target_.count() + per_task_ns_ - 1) / per_task_ns_);
       size = std::clamp<std::size_t>(
           ideal, 1, std::min(std::max<std::size_t>(last_batch_, 1) * 2, max_batch));
     }
@@ -56,7 +66,7 @@ class BatchSizer {
   [[nodiscard]] std::size_t grain(std::size_t batch) const noexcept {
     if (per_task_ns_ <= 0) return 1;
     const auto ideal =
-        static_cast<std::size_t>((chunk_target.count() + per_task_ns_ - 1) / per_task_ns_);
+        static_cast<std::size_t>((chunk_target_.count() + per_task_ns_ - 1) / per_task_ns_);
     return std::clamp<std::size_t>(ideal, 1, std::max<std::size_t>(batch, 1));
   }
 
@@ -82,6 +92,8 @@ class BatchSizer {
   bool adaptive_;
   std::size_t fixed_;
   std::size_t last_batch_;
+  std::chrono::nanoseconds batch_target_;
+  std::chrono::nanoseconds chunk_target_;
   std::int64_t per_task_ns_ = 0;
 };
 

@@ -10,7 +10,7 @@
 #include <ranges>       // std::ranges::begin, end, iterator_t, random_access_range
 #include <stop_token>   // std::stop_token: the run's, checked before each task
 #include <type_traits>  // std::is_void_v, std::remove_cvref_t, std::invoke_result_t
-#include <utility>      // std::move
+#include <utility>      // std::move, std::as_const
 
 #include "../outcome.hpp"
 #include "engine.hpp"
@@ -67,10 +67,24 @@ class ResultSource : public RunCore {
   }
 };
 
+// How a Run runs a claimed block of tasks. LocalBlocks, the default: on the thread that
+// claimed them, one after the other. Another way (the MPI backend's, parmap/mpi.hpp) is a
+// class with
+//   template <class Run, class Slot>
+//   std::size_t run_block(Run&, Slot&, std::size_t begin, std::size_t end,
+//                         const std::stop_token&, std::exception_ptr& error) noexcept;
+// under run_tasks_published's contract (RunCore): it reads tasks with Run::peek_task,
+// constructs results at Run::result_at, publishes them with Run::publish, and frees each task
+// it ran, or that failed, with Run::free_task. Everything else (the window, order, splitting,
+// failure, stop, progress) stays the run's. Such a run sets RunConfig::remote.
+struct LocalBlocks {};
+
 // A run over one input view: reads tasks from it into batches and runs them into results.
 // Thread safety is RunCore's; this class only fills in the typed storage.
-template <class View, bool Collect>
+template <class View, bool Collect, class Exec = LocalBlocks>
 class Run final : public ResultSource<stored_result_t<task_t<View>, Collect>> {
+  friend Exec;
+
   using Task = task_t<View>;
   using R = stored_result_t<Task, Collect>;
   using Core = ResultSource<R>;
@@ -86,8 +100,8 @@ class Run final : public ResultSource<stored_result_t<task_t<View>, Collect>> {
   };
 
  public:
-  Run(View input, const RunConfig& config, std::shared_ptr<Engine> engine)
-      : Core(config, std::move(engine)), input_(std::move(input)) {}
+  Run(View input, const RunConfig& config, std::shared_ptr<Engine> engine, Exec exec = {})
+      : Core(config, std::move(engine)), input_(std::move(input)), exec_(std::move(exec)) {}
 
   Run(const Run&) = delete;
   Run& operator=(const Run&) = delete;
@@ -119,6 +133,24 @@ class Run final : public ResultSource<stored_result_t<task_t<View>, Collect>> {
       }
     }
   }
+
+  // For another Exec: calls f with task k (const), read in place or stored, without freeing
+  // it; free_task frees a stored one; result_at is where result k is constructed.
+  template <class F>
+  void peek_task(Slot& slot, std::size_t k, F&& f) {
+    if constexpr (in_place) {
+      const std::size_t index = slot.first_index + k;
+      using Ref = std::ranges::range_reference_t<View>;
+      Ref ref = (*it_)[static_cast<std::iter_difference_t<std::ranges::iterator_t<View>>>(index)];
+      std::forward<F>(f)(std::as_const(ref));
+    } else {
+      std::forward<F>(f)(std::as_const(slot.stored.data()[k]));
+    }
+  }
+  static void free_task(Slot& slot, std::size_t k) noexcept {
+    if constexpr (!in_place) std::destroy_at(slot.stored.data() + k);
+  }
+  static R* result_at(Slot& slot, std::size_t k) noexcept { return slot.results.data() + k; }
 
   // Runs task k of the batch into its result's storage; the task (stored) is freed after,
   // whatever happens.
@@ -169,6 +201,9 @@ class Run final : public ResultSource<stored_result_t<task_t<View>, Collect>> {
                                   const std::stop_token& stop,
                                   std::exception_ptr& error) noexcept override {
     auto& slot = static_cast<Slot&>(base);
+    if constexpr (!std::is_same_v<Exec, LocalBlocks>) {
+      return exec_.run_block(*this, slot, begin, end, stop, error);
+    }
     std::size_t k = begin;
     try {
       for (; k < end && !stop.stop_requested(); ++k) {
@@ -206,6 +241,7 @@ class Run final : public ResultSource<stored_result_t<task_t<View>, Collect>> {
   }
 
   View input_;  // read under RunCore::input_mutex_ (single-pass) or in place (indexable)
+  [[no_unique_address]] Exec exec_;  // thread-safe by itself: runners call it at once
   // Made by the first reader under input_mutex_; for indexable inputs, read-only after and
   // shared by every runner (published to them with the batch, under RunCore::mutex_).
   std::optional<std::ranges::iterator_t<View>> it_;

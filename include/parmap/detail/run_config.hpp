@@ -7,6 +7,7 @@
 #include <optional>    // std::optional: the timeout, the input's size
 
 #include "../options.hpp"  // Progress
+#include "batch_sizer.hpp"  // BatchTargets
 
 namespace parmap::detail {
 
@@ -29,6 +30,10 @@ struct RunConfig {
   // The workers fill the machine's hardware threads: the consumer runs tasks only in a seat a
   // worker lends it (RunCore::lend_seat), so that no more threads run tasks than workers.
   bool lend_seats = false;
+  // Batches run in another process (the MPI backend): a claim takes a whole chunk (one
+  // message), sized by `targets`, and the consumer never runs tasks itself.
+  bool remote = false;
+  BatchTargets targets{};
 };
 
 inline constexpr std::size_t unbounded_window = std::numeric_limits<std::size_t>::max();

@@ -126,6 +126,7 @@ inline bool RunCore::tasks_within(std::chrono::nanoseconds limit) const noexcept
 }
 
 inline bool RunCore::may_help() const noexcept {
+  if (config_.remote) return false;  // the tasks run in other processes
   if (config_.workers == 0) return true;
   if (config_.lend_seats) {
     return seat_lent_.load(std::memory_order_relaxed) && tasks_within(consumer_lend_limit);

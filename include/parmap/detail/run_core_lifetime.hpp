@@ -20,7 +20,7 @@ inline RunCore::RunCore(const RunConfig& config, std::shared_ptr<Engine> engine)
     : config_(config),
       engine_(std::move(engine)),
       progress_(config.progress, config.verbose, config.n_jobs, config.total),
-      batcher_(config.batch) {
+      batcher_(config.batch, config.targets) {
   // A run made inside a task (a nested call, run inline) stops its tasks when the
   // enclosing task is asked to stop, but only while that task runs: once it has returned,
   // this run's results belong to whoever holds them (see RunningFlag).

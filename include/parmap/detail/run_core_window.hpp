@@ -27,8 +27,11 @@ inline bool RunCore::read_next_batch(std::unique_lock<std::mutex>& lock, Runner&
   const std::size_t want = batcher_.next_batch();
   const std::size_t grain = batcher_.grain(want);
   // List mode delivers nothing before the end, so its threads claim a few tasks at a time
-  // (about a microsecond of work): fewer atomic claims for tiny tasks.
-  const std::size_t block = config_.claim_blocks ? batcher_.block(grain) : 1;
+  // (about a microsecond of work): fewer atomic claims for tiny tasks. A remote run claims a
+  // whole chunk: it goes to another process as one message.
+  const std::size_t block = config_.remote         ? grain
+                            : config_.claim_blocks ? batcher_.block(grain)
+                                                   : 1;
   lock.unlock();
 
   std::exception_ptr error;
