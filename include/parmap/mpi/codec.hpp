@@ -36,9 +36,9 @@ class Writer {
 
   void write_bytes(const void* data, std::size_t n) {
     if (n == 0) return;
-    const std::size_t at = buffer_->size();
-    buffer_->resize(at + n);
-    std::memcpy(buffer_->data() + at, data, n);
+    // insert, not resize + memcpy: the new bytes are written once, not zeroed first.
+    const auto* bytes = static_cast<const std::byte*>(data);
+    buffer_->insert(buffer_->end(), bytes, bytes + n);
   }
   // A trivially copyable value, as its bytes.
   template <class T>
