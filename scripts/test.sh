@@ -68,6 +68,17 @@ for dir in /usr/lib/cmake /usr/lib/*/cmake /usr/share/cmake /usr/local/lib/cmake
   [[ -f "$dir/Catch2/Catch2Config.cmake" ]] && have_catch2=yes
 done
 [[ $have_catch2 == yes ]] || missing+=(catch2)
+# The MPI backend's tests: Open MPI (mpiexec and the headers), a C compiler (CMake's FindMPI
+# looks for MPI's C library through it) and cereal (its codec test).
+command -v mpiexec >/dev/null || missing+=(openmpi-bin)
+have_mpi_h=no
+for header in /usr/include/mpi.h /usr/lib/*/openmpi/include/mpi.h /usr/include/*/mpich/mpi.h \
+  /usr/local/include/mpi.h; do
+  [[ -f "$header" ]] && have_mpi_h=yes
+done
+[[ $have_mpi_h == yes ]] || missing+=(libopenmpi-dev)
+command -v cc >/dev/null || missing+=(gcc)
+[[ -f /usr/include/cereal/cereal.hpp ]] || missing+=(libcereal-dev)
 
 apt_install() {
   local apt=(env DEBIAN_FRONTEND=noninteractive apt-get)
@@ -140,7 +151,7 @@ configure=(cmake -S "$root" -B "$BUILD_DIR"
   "-DCMAKE_BUILD_TYPE=${BUILD_TYPE:-Debug}"
   "-DPARMAP_SANITIZE=$sanitize"
   -DPARMAP_BUILD_TESTS=ON -DPARMAP_BUILD_EXAMPLES=ON -DPARMAP_BUILD_BENCHMARKS=ON
-  -DPARMAP_REQUIRE_TESTS=ON -DPARMAP_WERROR=ON)
+  -DPARMAP_REQUIRE_TESTS=ON -DPARMAP_REQUIRE_MPI=ON -DPARMAP_WERROR=ON)
 cache=$BUILD_DIR/CMakeCache.txt
 if [[ ! -f "$cache" ]]; then
   # Compiler and standard library only on a fresh directory: passing a different compiler to an
@@ -196,7 +207,7 @@ grep -h "^parmap stress:" "$BUILD_DIR/Testing/Temporary/LastTest.log" 2>/dev/nul
 # nothing (tests/CMakeLists.txt, examples/CMakeLists.txt) would otherwise pass unnoticed. Only
 # for a full run; CTEST_ARGS may select some labels on purpose.
 if [[ -z "${CTEST_ARGS:-}" ]]; then
-  for label in unit stress compile_fail package example; do
+  for label in unit stress compile_fail package example mpi; do
     count=$(ctest --test-dir "$BUILD_DIR" -N -L "^${label}\$" |
       sed -n 's/^Total Tests: //p')
     if [[ ${count:-0} -eq 0 ]]; then
