@@ -267,14 +267,18 @@ class Session {
     std::string differ;
     bool collision = false;
     for (int r = 0; r < state_.size; ++r) {
-      if (all[2 * static_cast<std::size_t>(r)] != all[0]) differ += " " + std::to_string(r);
+      if (all[2 * static_cast<std::size_t>(r)] != all[0]) {
+        differ += ' ';
+        differ += std::to_string(r);
+      }
       collision = collision || all[2 * static_cast<std::size_t>(r) + 1] != 0;
     }
     if (!differ.empty()) {
       MPI_Comm_free(&state_.comm);
-      fail("parmap::mpi: ranks [" + differ + " ] do not run the same program as rank 0 (they "
-           "know a different set of functions named by parmap::mpi::delayed<f>); start every "
-           "rank from the same binary");
+      fail(detail::concat({"parmap::mpi: ranks [", differ,
+                           " ] do not run the same program as rank 0 (they know a different set "
+                           "of functions named by parmap::mpi::delayed<f>); start every rank "
+                           "from the same binary"}));
     }
     if (collision) {
       MPI_Comm_free(&state_.comm);
@@ -321,8 +325,9 @@ class Session {
       reply.failed = 1;
       out.write(detail::outcome_error);
       encode(out, std::string("parmap::mpi::SessionError"));
-      encode(out, "no function with id " + std::to_string(head.function) + " on rank " +
-                      std::to_string(state_.rank) + "; do all ranks run the same binary?");
+      encode(out, detail::concat({"no function with id ", std::to_string(head.function), " on rank ",
+                                  std::to_string(state_.rank),
+                                  "; do all ranks run the same binary?"}));
     }
     std::memcpy(state.out.data() + reply_at, &reply, sizeof reply);
     detail::send_message(state_.comm, 0, tag, state.out, state_.part_bytes);

@@ -1,11 +1,24 @@
 #pragma once
 
-#include <cstddef>    // std::size_t
-#include <stdexcept>  // std::runtime_error
-#include <string>     // std::string
-#include <utility>    // std::move
+#include <cstddef>           // std::size_t
+#include <initializer_list>  // std::initializer_list: concat's pieces
+#include <stdexcept>         // std::runtime_error
+#include <string>            // std::string, std::to_string
+#include <string_view>       // std::string_view: concat's pieces
+#include <utility>           // std::move
 
 namespace parmap::mpi {
+namespace detail {
+
+// Joins pieces of a message. (Not "text" + std::string&&: GCC 12 warns about that expression
+// with a false -Wrestrict at -O2, GCC bug 105329.)
+inline std::string concat(std::initializer_list<std::string_view> pieces) {
+  std::string out;
+  for (std::string_view piece : pieces) out.append(piece);
+  return out;
+}
+
+}  // namespace detail
 
 // A task's exception, from the rank that ran it: exception objects cannot cross processes, so
 // rank 0 gets this instead, naming the task's input index, the rank and host, the type the
@@ -14,8 +27,9 @@ namespace parmap::mpi {
 class RemoteError : public std::runtime_error {
  public:
   RemoteError(std::size_t index, int rank, std::string host, std::string type, std::string message)
-      : std::runtime_error("parmap::mpi: task " + std::to_string(index) + " threw " + type +
-                           " on rank " + std::to_string(rank) + " (" + host + "): " + message),
+      : std::runtime_error(detail::concat({"parmap::mpi: task ", std::to_string(index), " threw ",
+                                           type, " on rank ", std::to_string(rank), " (", host,
+                                           "): ", message})),
         index_(index),
         rank_(rank),
         host_(std::move(host)),
