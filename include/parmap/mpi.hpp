@@ -95,6 +95,8 @@ inline constexpr bool is_remote_call_v<RemoteCall<F, Args...>> = true;
 // Rank 0's SIGTERM handler: the launcher ends every rank when one dies (Open MPI here has no
 // fault tolerance), and rank 0 would otherwise vanish without a word of its own. Says which
 // ranks it was waiting on, then dies of the signal. Async-signal-safe: write() and atomics.
+// Best effort: Open MPI follows its SIGTERM with a SIGKILL soon after when a rank has died,
+// and now and then (about 1 run in 30 here) rank 0 is killed before the handler runs.
 inline void append(char*& at, const char* text) {
   for (; *text != '\0'; ++text) *at++ = *text;
 }
@@ -305,7 +307,8 @@ class Session {
     const auto head = in.read<detail::RequestHead>();
     state.current = head;
     Writer out = detail::begin_message(state.out);
-    detail::ReplyHead reply{head.seq, 0, 0};
+    const auto start = std::chrono::steady_clock::now();
+    detail::ReplyHead reply{head.seq, 0, 0, 0};
     const std::size_t reply_at = out.size();
     out.write(reply);
     if (state.cancel_requested()) {
@@ -329,6 +332,7 @@ class Session {
                                   std::to_string(state_.rank),
                                   "; do all ranks run the same binary?"}));
     }
+    reply.work_ns = std::chrono::nanoseconds(std::chrono::steady_clock::now() - start).count();
     std::memcpy(state.out.data() + reply_at, &reply, sizeof reply);
     detail::send_message(state_.comm, 0, tag, state.out, state_.part_bytes);
   }
@@ -344,18 +348,18 @@ class Session {
 // lanes, and pre_dispatch (the window, in batches) defaults to 2 * n_jobs(). The window
 // counts batches on rank 0 from the moment they are read until the consumer has taken their
 // last result, including while they run on another rank and while their results travel back:
-// results alive on rank 0 never exceed window x batch size. A session of one rank runs the
-// tasks on rank 0's own threads.
+// results alive on rank 0 never exceed window x batch size. A session needs two ranks or
+// more.
 template <class Mode = return_as::list_t, class OnError = on_error::raise_t>
 class Parallel {
   static constexpr bool collect = std::same_as<OnError, on_error::collect_t>;
 
  public:
-  // Throws std::invalid_argument for a bad option, or for n_jobs set (the ranks decide it).
+  // Throws std::invalid_argument for a bad option, or for n_jobs set (the ranks decide it);
+  // std::logic_error in a session of one rank, where no rank would serve the tasks.
   explicit Parallel(Session& session, Options options = {}, Mode /*mode*/ = Mode{},
                     OnError /*policy*/ = OnError{})
-      : session_(&session.state()),
-        settings_(checked(std::move(options)), std::max<std::size_t>(lanes(session.state()), 1)) {}
+      : session_(&session.state()), settings_(checked(std::move(options)), lanes(session.state())) {}
 
   Parallel(Parallel&&) noexcept = default;
   Parallel& operator=(Parallel&&) noexcept = default;
@@ -385,7 +389,14 @@ class Parallel {
   }
 
  private:
-  static std::size_t lanes(detail::SessionState& state) noexcept { return state.lanes.count(); }
+  static std::size_t lanes(detail::SessionState& state) {
+    if (state.rank == 0 && state.size < 2) {
+      throw std::logic_error(
+          "parmap::mpi::Parallel: the session has one rank, so no rank would serve the tasks; "
+          "start the program with mpiexec -n 2 or more (or use parmap::Parallel)");
+    }
+    return std::max<std::size_t>(state.lanes.count(), 1);
+  }
 
   static Options checked(Options options) {
     if (options.n_jobs != Options{}.n_jobs) {
@@ -407,24 +418,18 @@ class Parallel {
     parmap::detail::claim_engine(engine_.get());
     parmap::detail::RunConfig config = settings_.config<Mode, collect>(total);
     config.batch = settings_.batch_size;
-    const bool local = lanes(*session_) == 0;  // one rank: run the tasks here
-    config.workers = local ? parmap::detail::hardware_threads() : settings_.n_jobs;
+    config.workers = settings_.n_jobs;
+    // The serving ranks apply the timeout. Rank 0 aims at chunks (one message each) long
+    // enough that a message's round trip is a small share of one.
+    config.remote = true;
+    config.timeout.reset();
+    config.targets = {std::chrono::milliseconds(2), std::chrono::milliseconds(2), config.workers};
+    using Exec = detail::RemoteBlocks<Task, collect>;
     std::unique_ptr<parmap::detail::ResultSource<R>> run;
     try {
       if (!engine_->pool) engine_->pool = std::make_unique<parmap::detail::ThreadPool>(config.workers);
-      if (local) {
-        run = std::make_unique<parmap::detail::Run<View, collect>>(View(std::forward<In>(input)),
-                                                                   config, engine_);
-      } else {
-        // The serving ranks apply the timeout. Rank 0 aims at chunks (one message each) long
-        // enough that a message's round trip is a small share of one.
-        config.remote = true;
-        config.timeout.reset();
-        config.targets = {std::chrono::milliseconds(2), std::chrono::milliseconds(2)};
-        using Exec = detail::RemoteBlocks<Task, collect>;
-        run = std::make_unique<parmap::detail::Run<View, collect, Exec>>(
-            View(std::forward<In>(input)), config, engine_, Exec(*session_, settings_.timeout));
-      }
+      run = std::make_unique<parmap::detail::Run<View, collect, Exec>>(
+          View(std::forward<In>(input)), config, engine_, Exec(*session_, settings_.timeout));
     } catch (...) {
       engine_->busy.store(false, std::memory_order_release);
       throw;

@@ -13,6 +13,10 @@ namespace parmap::detail {
 struct BatchTargets {
   std::chrono::nanoseconds batch{std::chrono::milliseconds(1)};
   std::chrono::nanoseconds chunk{std::chrono::microseconds(16)};
+  // Chunks before any task was measured: 0 cuts a batch into chunks of 1; n cuts it into n
+  // chunks (a remote run, where a chunk is a message: a fixed batch_size of 10000 must not
+  // start as 10000 messages).
+  std::size_t unmeasured_chunks = 0;
 };
 
 // Measures how long tasks take and chooses, from that, the size of the next batch and the
@@ -30,7 +34,7 @@ struct BatchTargets {
 //   2x per batch, so one lucky fast measurement cannot jump to a huge size; shrinking is
 //   immediate, so a slow phase gets small batches at once.
 // - Fixed mode always answers the size it was given (chunks still follow the measurements).
-// Before any measurement: batches of 1 and chunks of 1.
+// Before any measurement: batches of 1 and chunks of 1 (or BatchTargets::unmeasured_chunks).
 //
 // Not thread-safe: the run calls it under its mutex.
 class BatchSizer {
@@ -44,7 +48,8 @@ class BatchSizer {
         fixed_(fixed),
         last_batch_(fixed == 0 ? 0 : fixed),
         batch_target_(targets.batch),
-        chunk_target_(targets.chunk) {}
+        chunk_target_(targets.chunk),
+        unmeasured_chunks_(targets.unmeasured_chunks) {}
 
   [[nodiscard]] bool adaptive() const noexcept { return adaptive_; }
 
@@ -64,7 +69,10 @@ class BatchSizer {
 
   // Tasks per chunk for a batch of `batch` tasks.
   [[nodiscard]] std::size_t grain(std::size_t batch) const noexcept {
-    if (per_task_ns_ <= 0) return 1;
+    if (per_task_ns_ <= 0) {
+      if (unmeasured_chunks_ == 0) return 1;
+      return std::max<std::size_t>(1, (batch + unmeasured_chunks_ - 1) / unmeasured_chunks_);
+    }
     const auto ideal =
         static_cast<std::size_t>((chunk_target_.count() + per_task_ns_ - 1) / per_task_ns_);
     return std::clamp<std::size_t>(ideal, 1, std::max<std::size_t>(batch, 1));
@@ -94,6 +102,7 @@ class BatchSizer {
   std::size_t last_batch_;
   std::chrono::nanoseconds batch_target_;
   std::chrono::nanoseconds chunk_target_;
+  std::size_t unmeasured_chunks_;
   std::int64_t per_task_ns_ = 0;
 };
 

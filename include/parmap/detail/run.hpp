@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>       // std::chrono::nanoseconds: a remote block's task time
 #include <cstddef>      // std::size_t
 #include <exception>    // std::exception_ptr: what a task threw
 #include <functional>   // std::invoke
@@ -72,7 +73,8 @@ class ResultSource : public RunCore {
 // class with
 //   template <class Run, class Slot>
 //   std::size_t run_block(Run&, Slot&, std::size_t begin, std::size_t end,
-//                         const std::stop_token&, std::exception_ptr& error) noexcept;
+//                         const std::stop_token&, std::exception_ptr& error,
+//                         std::chrono::nanoseconds& work) noexcept;
 // under run_tasks_published's contract (RunCore): it reads tasks with Run::peek_task,
 // constructs results at Run::result_at, publishes them with Run::publish, and frees each task
 // it ran, or that failed, with Run::free_task. Everything else (the window, order, splitting,
@@ -198,11 +200,11 @@ class Run final : public ResultSource<stored_result_t<task_t<View>, Collect>> {
   }
 
   std::size_t run_tasks_published(SlotBase& base, std::size_t begin, std::size_t end,
-                                  const std::stop_token& stop,
-                                  std::exception_ptr& error) noexcept override {
+                                  const std::stop_token& stop, std::exception_ptr& error,
+                                  [[maybe_unused]] std::chrono::nanoseconds& work) noexcept override {
     auto& slot = static_cast<Slot&>(base);
     if constexpr (!std::is_same_v<Exec, LocalBlocks>) {
-      return exec_.run_block(*this, slot, begin, end, stop, error);
+      return exec_.run_block(*this, slot, begin, end, stop, error, work);
     }
     std::size_t k = begin;
     try {

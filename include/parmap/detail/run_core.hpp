@@ -108,7 +108,9 @@ class RunCore {
   //   publishes each; it stops before a task once `stop` is requested, and after a task that
   //   threw (not collecting: nothing is published for it), storing what it threw in `error`.
   //   Returns how many it published. Frees each task it runs. One call per claimed block, so
-  //   that the loop over tiny tasks is the typed code's own (no virtual call per task).
+  //   that the loop over tiny tasks is the typed code's own (no virtual call per task). A
+  //   block run elsewhere (RunConfig::remote) adds to `work` how long its tasks took there:
+  //   the batch sizer then measures the tasks, not the messages' round trips.
   // - run_task runs task k into its result without publishing it; throws what the task
   //   threw when not collecting. Frees the task.
   // - replace_with_error turns task k's result into an error outcome (collecting only: a
@@ -119,8 +121,8 @@ class RunCore {
   virtual void read_batch(SlotBase& slot, std::size_t first, std::size_t want,
                           std::size_t& read) = 0;
   virtual std::size_t run_tasks_published(SlotBase& slot, std::size_t begin, std::size_t end,
-                                          const std::stop_token& stop,
-                                          std::exception_ptr& error) noexcept = 0;
+                                          const std::stop_token& stop, std::exception_ptr& error,
+                                          std::chrono::nanoseconds& work) noexcept = 0;
   virtual void run_task(SlotBase& slot, std::size_t k) = 0;
   virtual void replace_with_error(SlotBase& slot, std::size_t k, std::exception_ptr error) = 0;
   virtual void drop_tasks(SlotBase& slot, std::size_t begin, std::size_t end) noexcept = 0;
@@ -160,6 +162,7 @@ class RunCore {
     Clock::time_point since{};
     std::size_t started = 0;
     std::size_t completed = 0;
+    std::chrono::nanoseconds work{};  // remote runs: the time the stretch's tasks took there
   };
 
   // What claim() found: a chunk to run, nothing for now, or nothing ever again.

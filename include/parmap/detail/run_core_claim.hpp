@@ -109,12 +109,17 @@ inline void RunCore::attach_locked(Runner& me, SlotBase* slot, std::size_t chunk
   me.since = Clock::now();
   me.started = 0;
   me.completed = 0;
+  me.work = {};
 }
 
 inline void RunCore::detach_locked(Runner& me) {
   if (me.slot == nullptr) return;
-  if (me.started > 0) {
-    batcher_.record(me.started, Clock::now() - me.since);
+  // A remote run measures the tasks where they ran (the wall time here would be mostly the
+  // messages' round trips); a block that reported no time (a failed request) measures nothing.
+  const std::chrono::nanoseconds elapsed =
+      config_.remote ? me.work : std::chrono::nanoseconds(Clock::now() - me.since);
+  if (me.started > 0 && elapsed.count() > 0) {
+    batcher_.record(me.started, elapsed);
     per_task_ns_.store(batcher_.per_task_ns(), std::memory_order_relaxed);
   }
   tasks_started_ += me.started;

@@ -22,7 +22,7 @@ inline void RunCore::run_tasks(Runner& me, std::size_t begin, std::size_t end) n
   {
     TaskScope scope(tasks_token_);
     if (!timeouts_) {
-      const std::size_t published = run_tasks_published(slot, begin, end, run_token_, error);
+      const std::size_t published = run_tasks_published(slot, begin, end, run_token_, error, me.work);
       k += published + (error ? 1 : 0);
       me.completed += published;
     } else {

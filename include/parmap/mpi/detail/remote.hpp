@@ -46,6 +46,7 @@ struct ReplyHead {
   std::uint64_t seq = 0;
   std::uint32_t done = 0;    // outcomes that follow, for tasks 0..done-1 of the request
   std::uint32_t failed = 0;  // 1: the request could not run; a type and a message follow
+  std::int64_t work_ns = 0;  // how long the serving rank took: decoding, running, encoding
 };
 struct CancelNote {
   std::uint64_t seq = 0;
@@ -291,7 +292,8 @@ class RemoteBlocks {
 
   template <class RunT, class Slot>
   std::size_t run_block(RunT& run, Slot& slot, std::size_t begin, std::size_t end,
-                        const std::stop_token& stop, std::exception_ptr& error) noexcept {
+                        const std::stop_token& stop, std::exception_ptr& error,
+                        std::chrono::nanoseconds& work) noexcept {
     if (stop.stop_requested()) return 0;
     std::size_t k = begin;  // the next task to answer
     try {
@@ -330,7 +332,7 @@ class RemoteBlocks {
       MPI_Get_count(&status, MPI_BYTE, &count);
       PartReader in(session_->comm, rank, lane.tag, lane.in, msg, count);
       try {
-        k = read_reply(run, slot, begin, end, in, rank, error);
+        k = read_reply(run, slot, begin, end, in, rank, error, work);
       } catch (...) {
         in.drain();  // the lane's next reply must start at a message's start
         throw;
@@ -351,8 +353,10 @@ class RemoteBlocks {
   // Constructs and publishes the reply's results; returns the first task not published.
   template <class RunT, class Slot>
   std::size_t read_reply(RunT& /*run*/, Slot& slot, std::size_t begin, std::size_t end,
-                         PartReader& in, int rank, std::exception_ptr& error) {
+                         PartReader& in, int rank, std::exception_ptr& error,
+                         std::chrono::nanoseconds& work) {
     const auto reply = in.read<ReplyHead>();
+    work += std::chrono::nanoseconds(reply.work_ns);
     const std::string& host = session_->hosts[static_cast<std::size_t>(rank)];
     std::size_t k = begin;
     if (reply.failed != 0) {
