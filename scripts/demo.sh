@@ -9,17 +9,11 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build_dir=${BUILD_DIR:-$root/build-demo}
 
+# shellcheck source=scripts/install_support.sh
+source "$root/scripts/install_support.sh"
 missing=()
-command -v cmake >/dev/null || missing+=(cmake)
-command -v "${CXX:-g++}" >/dev/null || missing+=(g++)
-command -v ninja >/dev/null || command -v make >/dev/null || missing+=(make)
-if ((${#missing[@]})); then
-  sudo=()
-  [[ $(id -u) -eq 0 ]] || sudo=(sudo)
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    "${missing[@]}"
-fi
+need_build_tools missing
+apt_install "${missing[@]}"
 
 configure=(cmake -S "$root" -B "$build_dir" -DCMAKE_BUILD_TYPE=Release
   -DPARMAP_BUILD_TESTS=OFF -DPARMAP_BUILD_EXAMPLES=ON -DPARMAP_BUILD_BENCHMARKS=OFF)

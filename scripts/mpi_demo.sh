@@ -12,25 +12,12 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build_dir=${BUILD_DIR:-$root/build-mpi-demo}
 ranks=${RANKS:-4}
 
+# shellcheck source=scripts/install_support.sh
+source "$root/scripts/install_support.sh"
 missing=()
-command -v cmake >/dev/null || missing+=(cmake)
-command -v "${CXX:-g++}" >/dev/null || missing+=(g++)
-command -v cc >/dev/null || missing+=(gcc)  # CMake's FindMPI looks for MPI's C library
-command -v ninja >/dev/null || command -v make >/dev/null || missing+=(make)
-command -v mpiexec >/dev/null || missing+=(openmpi-bin)
-have_mpi_h=no
-for header in /usr/include/mpi.h /usr/lib/*/openmpi/include/mpi.h /usr/include/*/mpich/mpi.h \
-  /usr/local/include/mpi.h; do
-  [[ -f "$header" ]] && have_mpi_h=yes
-done
-[[ $have_mpi_h == yes ]] || missing+=(libopenmpi-dev)
-if ((${#missing[@]})); then
-  sudo=()
-  [[ $(id -u) -eq 0 ]] || sudo=(sudo)
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    "${missing[@]}"
-fi
+need_build_tools missing
+need_mpi missing
+apt_install "${missing[@]}"
 
 configure=(cmake -S "$root" -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DPARMAP_REQUIRE_MPI=ON
   -DPARMAP_BUILD_TESTS=OFF -DPARMAP_BUILD_EXAMPLES=ON -DPARMAP_BUILD_BENCHMARKS=OFF)

@@ -42,6 +42,8 @@ if [[ -n "$sanitize" && -z "${PARMAP_NO_ASLR:-}" ]]; then
 fi
 
 # --- Install what is missing ------------------------------------------------------------------
+# shellcheck source=scripts/install_support.sh
+source "$root/scripts/install_support.sh"
 cxx=${CXX:-g++}
 missing=()
 command -v cmake >/dev/null || missing+=(cmake)
@@ -68,34 +70,10 @@ for dir in /usr/lib/cmake /usr/lib/*/cmake /usr/share/cmake /usr/local/lib/cmake
   [[ -f "$dir/Catch2/Catch2Config.cmake" ]] && have_catch2=yes
 done
 [[ $have_catch2 == yes ]] || missing+=(catch2)
-# The MPI backend's tests: Open MPI (mpiexec and the headers), a C compiler (CMake's FindMPI
-# looks for MPI's C library through it) and cereal (its codec test).
-command -v mpiexec >/dev/null || missing+=(openmpi-bin)
-have_mpi_h=no
-for header in /usr/include/mpi.h /usr/lib/*/openmpi/include/mpi.h /usr/include/*/mpich/mpi.h \
-  /usr/local/include/mpi.h; do
-  [[ -f "$header" ]] && have_mpi_h=yes
-done
-[[ $have_mpi_h == yes ]] || missing+=(libopenmpi-dev)
-command -v cc >/dev/null || missing+=(gcc)
+# The MPI backend's tests: Open MPI and cereal (its codec test).
+need_mpi missing
 [[ -f /usr/include/cereal/cereal.hpp ]] || missing+=(libcereal-dev)
-
-apt_install() {
-  local apt=(env DEBIAN_FRONTEND=noninteractive apt-get)
-  if [[ $(id -u) -ne 0 ]]; then
-    if ! command -v sudo >/dev/null; then
-      echo "test.sh: missing packages: $*; install them as root (apt-get install $*)" >&2
-      exit 1
-    fi
-    apt=(sudo "${apt[@]}")
-  fi
-  echo "test.sh: installing $*"
-  "${apt[@]}" update -qq
-  "${apt[@]}" install -y -qq --no-install-recommends "$@"
-}
-if ((${#missing[@]})); then
-  apt_install "${missing[@]}"
-fi
+apt_install "${missing[@]}"
 
 # libc++ is a package of its own per clang version (libc++-19-dev with libc++abi-19-dev); a
 # tiny compile tells whether the one for this compiler is there.

@@ -23,26 +23,13 @@ runs_c1=${RUNS_C1:-1}
 # (pyenv, a virtualenv) would not find it.
 python=/usr/bin/python3
 
+# shellcheck source=scripts/install_support.sh
+source "$root/scripts/install_support.sh"
 missing=()
-command -v cmake >/dev/null || missing+=(cmake)
-command -v "${CXX:-g++}" >/dev/null || missing+=(g++)
-command -v cc >/dev/null || missing+=(gcc)  # CMake's FindMPI looks for MPI's C library
-command -v ninja >/dev/null || command -v make >/dev/null || missing+=(make)
-command -v mpiexec >/dev/null || missing+=(openmpi-bin)
-have_mpi_h=no
-for header in /usr/include/mpi.h /usr/lib/*/openmpi/include/mpi.h /usr/include/*/mpich/mpi.h \
-  /usr/local/include/mpi.h; do
-  [[ -f "$header" ]] && have_mpi_h=yes
-done
-[[ $have_mpi_h == yes ]] || missing+=(libopenmpi-dev)
+need_build_tools missing
+need_mpi missing
 [[ -x $python ]] && $python -c 'import mpi4py.futures' 2>/dev/null || missing+=(python3-mpi4py)
-if ((${#missing[@]})); then
-  sudo=()
-  [[ $(id -u) -eq 0 ]] || sudo=(sudo)
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    "${missing[@]}"
-fi
+apt_install "${missing[@]}"
 
 configure=(cmake -S "$root" -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DPARMAP_REQUIRE_MPI=ON
   -DPARMAP_BUILD_TESTS=OFF -DPARMAP_BUILD_EXAMPLES=OFF -DPARMAP_BUILD_BENCHMARKS=ON)
