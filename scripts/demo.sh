@@ -15,11 +15,6 @@ missing=()
 need_build_tools missing
 apt_install "${missing[@]}"
 
-configure=(cmake -S "$root" -B "$build_dir" -DCMAKE_BUILD_TYPE=Release
-  -DPARMAP_BUILD_TESTS=OFF -DPARMAP_BUILD_EXAMPLES=ON -DPARMAP_BUILD_BENCHMARKS=OFF)
-if [[ ! -f "$build_dir/CMakeCache.txt" ]] && command -v ninja >/dev/null; then
-  configure+=(-G Ninja)
-fi
-"${configure[@]}" >/dev/null
-cmake --build "$build_dir" --target parmap_example_memory_demo --parallel "$(nproc 2>/dev/null || echo 2)"
+build_release_target "$build_dir" parmap_example_memory_demo \
+  -DPARMAP_BUILD_TESTS=OFF -DPARMAP_BUILD_EXAMPLES=ON -DPARMAP_BUILD_BENCHMARKS=OFF
 exec "$build_dir/examples/memory_demo" "$@"

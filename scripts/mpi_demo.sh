@@ -19,15 +19,7 @@ need_build_tools missing
 need_mpi missing
 apt_install "${missing[@]}"
 
-configure=(cmake -S "$root" -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DPARMAP_REQUIRE_MPI=ON
-  -DPARMAP_BUILD_TESTS=OFF -DPARMAP_BUILD_EXAMPLES=ON -DPARMAP_BUILD_BENCHMARKS=OFF)
-if [[ ! -f "$build_dir/CMakeCache.txt" ]] && command -v ninja >/dev/null; then
-  configure+=(-G Ninja)
-fi
-"${configure[@]}" >/dev/null
-cmake --build "$build_dir" --target parmap_example_mpi_demo --parallel "$(nproc 2>/dev/null || echo 2)"
-
-# Open MPI refuses root without these, and gives one rank per core unless told otherwise.
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-export OMPI_MCA_rmaps_base_oversubscribe=1
+build_release_target "$build_dir" parmap_example_mpi_demo -DPARMAP_REQUIRE_MPI=ON \
+  -DPARMAP_BUILD_TESTS=OFF -DPARMAP_BUILD_EXAMPLES=ON -DPARMAP_BUILD_BENCHMARKS=OFF
+allow_mpi_as_root_and_oversubscribed
 exec mpiexec -n "$ranks" "$build_dir/examples/mpi_demo" "$@"

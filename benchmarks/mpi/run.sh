@@ -31,18 +31,9 @@ need_mpi missing
 [[ -x $python ]] && $python -c 'import mpi4py.futures' 2>/dev/null || missing+=(python3-mpi4py)
 apt_install "${missing[@]}"
 
-configure=(cmake -S "$root" -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DPARMAP_REQUIRE_MPI=ON
-  -DPARMAP_BUILD_TESTS=OFF -DPARMAP_BUILD_EXAMPLES=OFF -DPARMAP_BUILD_BENCHMARKS=ON)
-if [[ ! -f "$build_dir/CMakeCache.txt" ]] && command -v ninja >/dev/null; then
-  configure+=(-G Ninja)
-fi
-"${configure[@]}" >/dev/null
-cmake --build "$build_dir" --target parmap_benchmark_mpi_bench \
-  --parallel "$(nproc 2>/dev/null || echo 2)"
-
-# Open MPI refuses root without these, and gives one rank per core unless told otherwise.
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-export OMPI_MCA_rmaps_base_oversubscribe=1
+build_release_target "$build_dir" parmap_benchmark_mpi_bench -DPARMAP_REQUIRE_MPI=ON \
+  -DPARMAP_BUILD_TESTS=OFF -DPARMAP_BUILD_EXAMPLES=OFF -DPARMAP_BUILD_BENCHMARKS=ON
+allow_mpi_as_root_and_oversubscribed
 
 load_before=$(cat /proc/loadavg)
 echo "== mpi_bench, $ranks ranks" >&2
