@@ -4,9 +4,11 @@
 #include <algorithm>  // std::copy_n, std::min
 #include <array>     // std::array
 #include <cstddef>   // std::byte, std::size_t
+#include <functional>  // std::reference_wrapper: has no codec
 #include <optional>  // std::optional
 #include <span>      // std::span
 #include <string>    // std::string, std::u16string
+#include <string_view>  // std::string_view: has no codec
 #include <tuple>     // std::tuple
 #include <utility>   // std::pair
 #include <vector>    // std::vector
@@ -111,6 +113,10 @@ TEST_CASE("which types have a codec is known at compile time", "[mpi_codec]") {
   STATIC_REQUIRE(parmap::mpi::encodable<Name>);
   STATIC_REQUIRE_FALSE(parmap::mpi::encodable<int*>);  // an address means nothing elsewhere
   STATIC_REQUIRE_FALSE(parmap::mpi::encodable<std::vector<int*>>);
+  // Trivially copyable, but what they hold is an address in this process.
+  STATIC_REQUIRE_FALSE(parmap::mpi::encodable<std::string_view>);
+  STATIC_REQUIRE_FALSE(parmap::mpi::encodable<std::span<const double>>);
+  STATIC_REQUIRE_FALSE(parmap::mpi::encodable<std::reference_wrapper<int>>);
   struct Opaque {
     std::vector<int> hidden;
   };

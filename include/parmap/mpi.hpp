@@ -179,6 +179,7 @@ class Session {
     gather_hosts();
     check_same_binary();
     state_.threads = options.threads_per_rank > 0 ? options.threads_per_rank : local_share();
+    check_tags(options.in_flight_per_rank);
     if (is_root()) {
       state_.lanes.make(state_.size, options.in_flight_per_rank);
       std::signal(SIGTERM, detail::on_terminate);
@@ -284,7 +285,26 @@ class Session {
     }
     if (collision) {
       MPI_Comm_free(&state_.comm);
-      fail("parmap::mpi: two functions named by parmap::mpi::delayed<f> hash to the same id");
+      fail("parmap::mpi: two functions named by parmap::mpi::delayed<f> get the same id: "
+           "functions of the same name and type with internal linkage (static, or in an "
+           "anonymous namespace) in two files? Give them different names or external linkage");
+    }
+  }
+
+  // Each lane has a tag of its own; MPI promises tags up to 32767 only.
+  void check_tags(int depth) {
+    void* value = nullptr;
+    int found = 0;
+    MPI_Comm_get_attr(state_.comm, MPI_TAG_UB, &value, &found);
+    const long long tag_ub = found != 0 ? *static_cast<int*>(value) : 32767;
+    const long long highest =
+        detail::first_lane_tag + static_cast<long long>(state_.size - 1) * depth;
+    if (highest > tag_ub) {
+      MPI_Comm_free(&state_.comm);
+      fail(detail::concat({"parmap::mpi: ", std::to_string(state_.size), " ranks with ",
+                           std::to_string(depth), " requests in flight each need tags up to ",
+                           std::to_string(highest), ", over this MPI's limit of ",
+                           std::to_string(tag_ub), "; lower SessionOptions::in_flight_per_rank"}));
     }
   }
 

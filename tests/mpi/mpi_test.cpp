@@ -280,6 +280,38 @@ TEST_CASE("collect gives each task's outcome, errors included", "[mpi]") {
 }
 
 namespace {
+// A result whose codec refuses one value: the serving rank cannot send its reply.
+struct Fragile {
+  int value;
+};
+Fragile fragile(int x) { return Fragile{x}; }
+}  // namespace
+
+template <>
+struct parmap::mpi::codec<Fragile> {
+  static void encode(Writer& w, const Fragile& f) {
+    if (f.value == 3) throw std::runtime_error("cannot encode 3");
+    w.write(f.value);
+  }
+  static Fragile decode(Reader& r) { return Fragile{r.read<int>()}; }
+};
+
+TEST_CASE("a request the serving rank cannot answer fails the call with what went wrong",
+          "[mpi]") {
+  Parallel parallel(session(), {.batch_size = 1});
+  auto tasks = std::views::iota(0, 8) | std::views::transform([](int i) { return delayed<fragile>(i); });
+  try {
+    (void)parallel(tasks);
+    FAIL("no exception");
+  } catch (const parmap::mpi::RemoteError& e) {
+    CHECK(e.index() == 3);
+    CHECK(e.type_name() == "std::runtime_error");
+    CHECK(e.message() == "cannot encode 3");
+  }
+  CHECK(parallel(squares(10))[9] == 81);  // and the session goes on
+}
+
+namespace {
 int slow_square(int x) {
   for (int i = 0; i < 20 && !parmap::this_task::stop_requested(); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -357,7 +389,7 @@ TEST_CASE("a remote task may use parmap on its own rank", "[mpi]") {
   for (int n = 1; n < 20; ++n) CHECK(sums[static_cast<std::size_t>(n - 1)] == n * (n - 1) / 2);
 }
 
-TEST_CASE("progress and verbose work as in parmap::Parallel", "[mpi]") {
+TEST_CASE("a progress callback sees every task and the end, as in parmap::Parallel", "[mpi]") {
   std::size_t last = 0;
   bool done = false;
   Parallel parallel(session(), {.progress = [&](const parmap::Progress& p) {

@@ -6,10 +6,12 @@
 #include <cstddef>      // std::size_t, std::byte
 #include <cstdint>      // std::uint64_t: lengths on the wire
 #include <cstring>      // std::memcpy
+#include <functional>   // std::reference_wrapper: not sent as bytes
 #include <optional>     // std::optional: a built-in codec
 #include <span>         // std::span: the bytes a Reader starts with
 #include <stdexcept>    // std::runtime_error: CodecError
 #include <string>       // std::basic_string: a built-in codec
+#include <string_view>  // std::basic_string_view: not sent as bytes
 #include <tuple>        // std::tuple: a built-in codec
 #include <type_traits>  // std::is_trivially_copyable_v, std::is_pointer_v
 #include <utility>      // std::pair, std::index_sequence
@@ -113,7 +115,8 @@ class Reader {
 // The customisation point: how a T crosses between processes. A specialisation has
 //   static void encode(Writer&, const T&);
 //   static T decode(Reader&);
-// Built in: trivially copyable types (not pointers), std::basic_string of them, and
+// Built in: trivially copyable types (not pointers, nor string_view, span or
+// reference_wrapper, which hold addresses), std::basic_string of them, and
 // std::vector, std::array, std::pair, std::tuple and std::optional of types with a codec.
 // <parmap/mpi/cereal.hpp> adds every other type cereal can serialise. A type with none is a
 // compile-time error where it is used (parmap::mpi::delayed, the task's result).
@@ -140,14 +143,25 @@ template <class T>
 
 namespace detail {
 
-template <class T>
-concept plain_bytes = std::is_trivially_copyable_v<T> && !std::is_pointer_v<T> &&
-                      !std::is_member_pointer_v<T> && !std::is_reference_v<T>;
-
 template <class T, template <class...> class Template>
 inline constexpr bool is_specialization_v = false;
 template <template <class...> class Template, class... Args>
 inline constexpr bool is_specialization_v<Template<Args...>, Template> = true;
+template <class T>
+inline constexpr bool is_span_v = false;
+template <class T, std::size_t N>
+inline constexpr bool is_span_v<std::span<T, N>> = true;
+
+// Standard types that are trivially copyable but hold an address: their bytes mean nothing in
+// another process. (A type of yours that holds a pointer needs a codec of its own.)
+template <class T>
+concept holds_address = std::is_pointer_v<T> || std::is_member_pointer_v<T> ||
+                        is_specialization_v<T, std::basic_string_view> || is_span_v<T> ||
+                        is_specialization_v<T, std::reference_wrapper>;
+
+template <class T>
+concept plain_bytes =
+    std::is_trivially_copyable_v<T> && !holds_address<T> && !std::is_reference_v<T>;
 template <class T>
 inline constexpr bool is_std_array_v = false;
 template <class T, std::size_t N>

@@ -57,7 +57,12 @@ class Registry {
   std::uint64_t add(const char* name, Handler handler) {
     const std::uint64_t id = fnv1a(name);
     auto [it, inserted] = entries_.try_emplace(id, Entry{name, handler});
-    if (!inserted && std::string(it->second.name) != name) collision_ = true;
+    // Another name under the same hash, or the same name with another handler: two functions
+    // of internal linkage (static, or in an anonymous namespace) of the same name and type in
+    // two files, which the mangled name cannot tell apart.
+    if (!inserted && (std::string(it->second.name) != name || it->second.handler != handler)) {
+      collision_ = true;
+    }
     return id;
   }
   [[nodiscard]] const Entry* find(std::uint64_t id) const {

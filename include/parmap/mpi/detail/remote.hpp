@@ -93,7 +93,8 @@ class Lanes {
   }
   [[nodiscard]] std::size_t count() const noexcept { return lanes_.size(); }
 
-  // Blocks until a lane is free (a run has no more runners than lanes, so it never waits).
+  // Blocks until a lane is free: a run has no more runners than lanes, so one run alone never
+  // waits; two Parallels running at once may, for one request and its reply.
   Lane& acquire() {
     std::unique_lock lock(mutex_);
     for (;;) {
@@ -332,7 +333,7 @@ class RemoteBlocks {
       MPI_Get_count(&status, MPI_BYTE, &count);
       PartReader in(session_->comm, rank, lane.tag, lane.in, msg, count);
       try {
-        k = read_reply(run, slot, begin, end, in, rank, error, work);
+        read_reply<RunT>(slot, begin, end, head.seq, in, rank, error, work, k);
       } catch (...) {
         in.drain();  // the lane's next reply must start at a message's start
         throw;
@@ -350,18 +351,19 @@ class RemoteBlocks {
   using R = parmap::detail::stored_result_t<Task, Collect>;
   using Plain = parmap::detail::plain_result_t<Task>;
 
-  // Constructs and publishes the reply's results; returns the first task not published.
+  // Constructs and publishes the reply's results, moving `k` past each one published (also
+  // when a later one throws: run_block frees exactly the first task not published).
   template <class RunT, class Slot>
-  std::size_t read_reply(RunT& /*run*/, Slot& slot, std::size_t begin, std::size_t end,
-                         PartReader& in, int rank, std::exception_ptr& error,
-                         std::chrono::nanoseconds& work) {
+  void read_reply(Slot& slot, std::size_t begin, std::size_t end, std::uint64_t seq,
+                  PartReader& in, int rank, std::exception_ptr& error,
+                  std::chrono::nanoseconds& work, std::size_t& k) {
     const auto reply = in.read<ReplyHead>();
+    if (reply.seq != seq) throw CodecError("parmap::mpi: a reply to another request on this lane");
     work += std::chrono::nanoseconds(reply.work_ns);
     const std::string& host = session_->hosts[static_cast<std::size_t>(rank)];
-    std::size_t k = begin;
     if (reply.failed != 0) {
-      error = read_error(in, outcome_error, slot.first_index + k, rank, host);
-      return k;
+      error = read_error(in, in.read<unsigned char>(), slot.first_index + k, rank, host);
+      return;
     }
     const std::size_t done = std::min<std::size_t>(reply.done, end - begin);
     for (; k < begin + done; ++k) {
@@ -384,13 +386,12 @@ class RemoteBlocks {
           ::new (static_cast<void*>(where)) R(index, std::move(failure));
         } else {
           error = std::move(failure);
-          return k;
+          return;
         }
       }
       RunT::free_task(slot, k);
       RunT::publish(slot, k);
     }
-    return k;
   }
 
   SessionState* session_;
