@@ -226,11 +226,10 @@ class Session {
         return 0;
       }
       if (status.MPI_TAG == detail::tag_cancel) {
-        // Not a request: let cancel_requested() take it with the others.
+        // A cancellation that arrived between requests: for one still queued, or one done.
         detail::CancelNote note;
         MPI_Mrecv(&note, sizeof note, MPI_BYTE, &msg, MPI_STATUS_IGNORE);
-        if (note.lane >= state.cancelled.size()) state.cancelled.resize(note.lane + 1, 0);
-        state.cancelled[note.lane] = std::max(state.cancelled[note.lane], note.seq);
+        state.record_cancel(note);
         continue;
       }
       serve_request(state, msg, status);

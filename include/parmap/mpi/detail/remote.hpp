@@ -211,6 +211,13 @@ struct ServeState {
     return *local;
   }
 
+  // Notes that rank 0 cancelled request `note.seq` of lane `note.lane` (and so every earlier
+  // one of that lane).
+  void record_cancel(const CancelNote& note) {
+    if (note.lane >= cancelled.size()) cancelled.resize(note.lane + 1, 0);
+    cancelled[note.lane] = std::max(cancelled[note.lane], note.seq);
+  }
+
   // Takes the cancellations rank 0 has sent; true if the current request is among them.
   bool cancel_requested() {
     for (;;) {
@@ -220,8 +227,7 @@ struct ServeState {
       if (flag == 0) break;
       CancelNote note;
       MPI_Recv(&note, sizeof note, MPI_BYTE, 0, tag_cancel, session->comm, MPI_STATUS_IGNORE);
-      if (note.lane >= cancelled.size()) cancelled.resize(note.lane + 1, 0);
-      cancelled[note.lane] = std::max(cancelled[note.lane], note.seq);
+      record_cancel(note);
     }
     return current.lane < cancelled.size() && cancelled[current.lane] >= current.seq;
   }
