@@ -7,7 +7,9 @@
 
 #include <parmap/parmap.hpp>
 
+#include <algorithm>  // std::max: at least one worker
 #include <atomic>     // std::atomic: callback counts
+#include <chrono>     // std::chrono::steady_clock: tasks that take 0.8 ms
 #include <cstddef>    // std::size_t
 #include <stdexcept>  // std::logic_error, std::runtime_error
 #include <stop_token>  // std::stop_token: tokens handed out by tasks
@@ -230,4 +232,48 @@ TEST_CASE("every idle worker joins a new batch, not only the one woken to read i
   }
   CHECK(taken == n_jobs * batches);
   CHECK(timed_out.load() == 0);
+}
+
+TEST_CASE("no more threads run tasks at once than n_jobs while the consumer runs some in a seat",
+          "[contract]") {
+  parmap_test::Watchdog watchdog("no more threads run tasks at once than n_jobs");
+  // n_jobs fills the hardware threads, so the waiting consumer runs tasks only in a seat a
+  // worker lends it ("Who runs tasks", docs/guarantees.md). Tasks of 0.8 ms are short enough
+  // for the seat (under 1 ms) and longer than the interval after which an unused seat is
+  // taken back (0.5 ms): the worker must not take its seat back while the consumer runs one.
+  const int n_jobs = static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
+  const int n = 300 * n_jobs;  // about 0.25 s per mode
+  std::atomic<int> running{0};
+  std::atomic<int> most_running{0};
+  auto tasks = std::views::iota(0, n) | std::views::transform([&](int i) {
+                 return parmap::delayed([&](int k) {
+                   const int now = ++running;
+                   int seen = most_running.load();
+                   while (now > seen && !most_running.compare_exchange_weak(seen, now)) {
+                   }
+                   const auto until =
+                       std::chrono::steady_clock::now() + std::chrono::microseconds(800);
+                   while (std::chrono::steady_clock::now() < until) {
+                   }
+                   --running;
+                   return k;
+                 })(i);
+               });
+  long sum = 0;
+  SECTION("list") {
+    for (const int r : parmap::Parallel({.n_jobs = n_jobs})(tasks)) sum += r;
+  }
+  SECTION("generator") {
+    for (const int r : parmap::Parallel({.n_jobs = n_jobs}, parmap::return_as::generator)(tasks)) {
+      sum += r;
+    }
+  }
+  SECTION("generator_unordered") {
+    for (const int r :
+         parmap::Parallel({.n_jobs = n_jobs}, parmap::return_as::generator_unordered)(tasks)) {
+      sum += r;
+    }
+  }
+  CHECK(sum == static_cast<long>(n) * (n - 1) / 2);
+  CHECK(most_running.load() <= n_jobs);
 }

@@ -202,9 +202,9 @@ class RunCore {
 
   // A worker that sees the consumer ask for a seat (seat_wanted_) hands its own over: it
   // detaches `me`, wakes the consumer and sleeps until the seat comes back: when the run stops
-  // or the consumer reaches the end, or when the consumer ran no task for a whole
-  // seat_reclaim_interval (it is in its loop's body, or has nothing to claim). False when
-  // another worker lent one first or the request was withdrawn.
+  // or the consumer reaches the end, or when the consumer started no task for a whole
+  // seat_reclaim_interval and is not running one (it is in its loop's body, or has nothing to
+  // claim). False when another worker lent one first or the request was withdrawn.
   bool lend_seat(Runner& me);
 
   // New work may be claimable (a window place, a batch to split) or the run ends: idle
@@ -257,8 +257,10 @@ class RunCore {
   // lend_seats only: asks the workers for a seat, when tasks are short enough to run here.
   void want_seat() noexcept;
 
-  // The consumer runs one task; false when there was none to claim.
+  // The consumer runs one task; false when there was none to claim, or (lend_seats) when
+  // the seat it was lent has been taken back.
   bool help();
+  bool help_in_seat();  // help's body; with lend_seats, only while the seat is in_use
 
   bool finish();
 
@@ -324,7 +326,7 @@ class RunCore {
   Runner consumer_runner_;                // the consumer while it helps
   // How often the consumer looked for a task to run (help); written by the consumer only,
   // read by a worker that lent its seat (relaxed: it only decides when to take the seat back,
-  // and a stale value delays that by one interval).
+  // and a stale value delays that by one interval; seat_ decides whether it may).
   std::atomic<std::uint64_t> consumer_tasks_{0};
 
   alignas(64) std::mutex input_mutex_;  // serialises reads of the input; taken before mutex_
@@ -356,12 +358,15 @@ class RunCore {
   // Seats (config_.lend_seats): the consumer sets seat_wanted_ while it waits and clears it
   // when it has a result; workers poll it after each task (relaxed: lend_seat re-checks it
   // under mutex_, and lending to a consumer that no longer waits only idles the seat until
-  // it is taken back). seat_lent_ is written under mutex_ and read by the consumer without
-  // it (relaxed: it only decides whether to claim, which takes mutex_); sleep_until_event
-  // reads it under mutex_, so a lend is never missed.
+  // it is taken back). seat_ goes free -> lent and back under mutex_ (lend_seat, finish);
+  // the consumer alone moves it lent -> in_use and back, around the tasks it runs (help).
+  // Both moves out of `lent` are compare-exchanges, so a worker never takes its seat back
+  // while the consumer runs a task in it: no more threads run tasks than workers.
+  // sleep_until_event reads it under mutex_, so a lend is never missed.
+  enum class Seat : unsigned char { free, lent, in_use };
   std::atomic<bool> seat_wanted_{false};
-  std::atomic<bool> seat_lent_{false};
-  std::condition_variable seat_cv_;  // predicate: !seat_lent_ or stopping_ (lend_seat)
+  std::atomic<Seat> seat_{Seat::free};
+  std::condition_variable seat_cv_;  // predicate: seat_ is free, or stopping_ (lend_seat)
   BatchSizer batcher_;               // mutex_
   std::size_t tasks_read_ = 0;       // tasks read into batches; mutex_
   std::size_t tasks_started_ = 0;    // tasks begun; mutex_

@@ -143,19 +143,20 @@ inline void RunCore::idle(std::uint64_t seen) {
 
 inline bool RunCore::lend_seat(Runner& me) {
   std::unique_lock lock(mutex_);
-  if (!seat_wanted_.load(std::memory_order_relaxed) || seat_lent_.load(std::memory_order_relaxed) ||
-      stopping_) {
+  if (!seat_wanted_.load(std::memory_order_relaxed) ||
+      seat_.load(std::memory_order_relaxed) != Seat::free || stopping_) {
     return false;
   }
   seat_wanted_.store(false, std::memory_order_relaxed);
-  seat_lent_.store(true, std::memory_order_relaxed);
+  seat_.store(Seat::lent, std::memory_order_relaxed);
   detach_locked(me);
   wake_consumer_locked();
   std::uint64_t seen = consumer_tasks_.load(std::memory_order_relaxed);
-  while (seat_lent_.load(std::memory_order_relaxed) && !stopping_) {
+  while (seat_.load(std::memory_order_relaxed) != Seat::free && !stopping_) {
     if (seat_cv_.wait_for(lock, seat_reclaim_interval) == std::cv_status::timeout) {
       const std::uint64_t now = consumer_tasks_.load(std::memory_order_relaxed);
-      if (now == seen) seat_lent_.store(false, std::memory_order_relaxed);  // unused
+      Seat unused = Seat::lent;  // fails while the consumer runs a task in it
+      if (now == seen) seat_.compare_exchange_strong(unused, Seat::free, std::memory_order_acq_rel);
       seen = now;
     }
   }

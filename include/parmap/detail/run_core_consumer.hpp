@@ -129,7 +129,7 @@ inline bool RunCore::may_help() const noexcept {
   if (config_.remote) return false;  // the tasks run in other processes
   if (config_.workers == 0) return true;
   if (config_.lend_seats) {
-    return seat_lent_.load(std::memory_order_relaxed) && tasks_within(consumer_lend_limit);
+    return seat_.load(std::memory_order_relaxed) != Seat::free && tasks_within(consumer_lend_limit);
   }
   return tasks_within(consumer_help_limit);
 }
@@ -141,6 +141,19 @@ inline void RunCore::want_seat() noexcept {
 }
 
 inline bool RunCore::help() {
+  if (config_.workers == 0 || !config_.lend_seats) return help_in_seat();
+  Seat lent = Seat::lent;  // fails when the worker took its seat back
+  if (!seat_.compare_exchange_strong(lent, Seat::in_use, std::memory_order_acq_rel)) {
+    return false;
+  }
+  struct Leave {
+    std::atomic<Seat>& seat;
+    ~Leave() { seat.store(Seat::lent, std::memory_order_release); }
+  } leave{seat_};
+  return help_in_seat();
+}
+
+inline bool RunCore::help_in_seat() {
   Runner& me = consumer_runner_;
   // Counted before the task runs: a worker that lent its seat sees the seat in use.
   consumer_tasks_.store(consumer_tasks_.load(std::memory_order_relaxed) + 1,
@@ -158,8 +171,8 @@ inline bool RunCore::finish() {
     std::lock_guard lock(mutex_);
     detach_locked(consumer_runner_);
     seat_wanted_.store(false, std::memory_order_relaxed);
-    if (seat_lent_.load(std::memory_order_relaxed)) {  // no task left: give the seat back
-      seat_lent_.store(false, std::memory_order_relaxed);
+    if (seat_.load(std::memory_order_relaxed) != Seat::free) {  // no task left: give it back
+      seat_.store(Seat::free, std::memory_order_relaxed);
       seat_cv_.notify_all();
     }
     // Every task read has returned (its result was taken), though a worker may not have
