@@ -141,13 +141,18 @@ class Run final : public ResultSource<stored_result_t<task_t<View>, Collect>> {
   template <class F>
   void peek_task(Slot& slot, std::size_t k, F&& f) {
     if constexpr (in_place) {
-      const std::size_t index = slot.first_index + k;
-      using Ref = std::ranges::range_reference_t<View>;
-      Ref ref = (*it_)[static_cast<std::iter_difference_t<std::ranges::iterator_t<View>>>(index)];
+      InPlaceRef ref = in_place_task(slot, k);
       std::forward<F>(f)(std::as_const(ref));
     } else {
       std::forward<F>(f)(std::as_const(slot.stored.data()[k]));
     }
+  }
+  // Task k of a batch read in place: the input's element at its index (a reference, or a
+  // value for a view that makes its elements).
+  using InPlaceRef = std::ranges::range_reference_t<View>;
+  InPlaceRef in_place_task(const Slot& slot, std::size_t k) {
+    const std::size_t index = slot.first_index + k;
+    return (*it_)[static_cast<std::iter_difference_t<std::ranges::iterator_t<View>>>(index)];
   }
   static void free_task(Slot& slot, std::size_t k) noexcept {
     if constexpr (!in_place) std::destroy_at(slot.stored.data() + k);
@@ -160,9 +165,8 @@ class Run final : public ResultSource<stored_result_t<task_t<View>, Collect>> {
     const std::size_t index = slot.first_index + k;
     R* where = slot.results.data() + k;
     if constexpr (in_place) {
-      using Ref = std::ranges::range_reference_t<View>;
-      Ref ref = (*it_)[static_cast<std::iter_difference_t<std::ranges::iterator_t<View>>>(index)];
-      if constexpr (std::is_lvalue_reference_v<Ref>) {
+      InPlaceRef ref = in_place_task(slot, k);
+      if constexpr (std::is_lvalue_reference_v<InPlaceRef>) {
         Task task(ref);  // the input is not consumed: run a copy, as an rvalue
         construct_from(where, index, std::move(task));
       } else {
