@@ -328,6 +328,15 @@ class RunCore {
   // read by a worker that lent its seat (relaxed: it only decides when to take the seat back,
   // and a stale value delays that by one interval; seat_ decides whether it may).
   std::atomic<std::uint64_t> consumer_tasks_{0};
+  // The seat a worker lends the consumer (config_.lend_seats). It goes free -> lent and back
+  // under mutex_ (lend_seat, finish); the consumer alone moves it lent -> in_use and back,
+  // around the tasks it runs (help). Both moves out of `lent` are compare-exchanges, so a
+  // worker never takes its seat back while the consumer runs a task in it: no more threads
+  // run tasks than workers. sleep_until_event reads it under mutex_, so a lend is never
+  // missed. On the consumer's cache line: it changes at every help, and workers read it
+  // only while they lend their seat.
+  enum class Seat : unsigned char { free, lent, in_use };
+  std::atomic<Seat> seat_{Seat::free};
 
   alignas(64) std::mutex input_mutex_;  // serialises reads of the input; taken before mutex_
   std::size_t next_index_ = 0;          // guarded by input_mutex_
@@ -358,14 +367,8 @@ class RunCore {
   // Seats (config_.lend_seats): the consumer sets seat_wanted_ while it waits and clears it
   // when it has a result; workers poll it after each task (relaxed: lend_seat re-checks it
   // under mutex_, and lending to a consumer that no longer waits only idles the seat until
-  // it is taken back). seat_ goes free -> lent and back under mutex_ (lend_seat, finish);
-  // the consumer alone moves it lent -> in_use and back, around the tasks it runs (help).
-  // Both moves out of `lent` are compare-exchanges, so a worker never takes its seat back
-  // while the consumer runs a task in it: no more threads run tasks than workers.
-  // sleep_until_event reads it under mutex_, so a lend is never missed.
-  enum class Seat : unsigned char { free, lent, in_use };
+  // it is taken back). The seat itself is seat_, with the consumer's members.
   std::atomic<bool> seat_wanted_{false};
-  std::atomic<Seat> seat_{Seat::free};
   std::condition_variable seat_cv_;  // predicate: seat_ is free, or stopping_ (lend_seat)
   BatchSizer batcher_;               // mutex_
   std::size_t tasks_read_ = 0;       // tasks read into batches; mutex_
