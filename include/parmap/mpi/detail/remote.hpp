@@ -71,6 +71,25 @@ struct Lane {
 inline constexpr int tracked_ranks = 64;
 inline std::atomic<int> waiting_on[tracked_ranks] = {};
 
+// Counts one awaited reply in waiting_on[rank] from construction until release() or the end
+// of its scope, whichever comes first, so a throw cannot leave a rank counted.
+class WaitingOn {
+ public:
+  explicit WaitingOn(int rank) noexcept : rank_(rank < tracked_ranks ? rank : -1) {
+    if (rank_ >= 0) waiting_on[rank_].fetch_add(1, std::memory_order_relaxed);
+  }
+  WaitingOn(const WaitingOn&) = delete;
+  WaitingOn& operator=(const WaitingOn&) = delete;
+  ~WaitingOn() { release(); }
+  void release() noexcept {
+    if (rank_ >= 0) waiting_on[rank_].fetch_sub(1, std::memory_order_relaxed);
+    rank_ = -1;
+  }
+
+ private:
+  int rank_;
+};
+
 // The lanes of rank 0, lent to runners one at a time. Thread-safe.
 class Lanes {
  public:
@@ -307,7 +326,6 @@ class RemoteBlocks {
       LaneLease lease(session_->lanes);
       Lane& lane = *lease;
       const int rank = lane.rank;
-      const bool tracked = rank < tracked_ranks;
       RequestHead head{++lane.seq, Task::id(), slot.first_index + begin, lane.index,
                        static_cast<std::uint32_t>(end - begin), timeout_ns_};
       {
@@ -317,7 +335,7 @@ class RemoteBlocks {
           run.peek_task(slot, j, [&w](const Task& task) { encode(w, task.args()); });
         }
       }
-      if (tracked) waiting_on[rank].fetch_add(1, std::memory_order_relaxed);
+      WaitingOn waiting(rank);
       send_message(session_->comm, rank, lane.tag, lane.out, session_->part_bytes);
       MPI_Message msg = MPI_MESSAGE_NULL;
       MPI_Status status;
@@ -334,7 +352,7 @@ class RemoteBlocks {
         }
         backoff.pause();
       }
-      if (tracked) waiting_on[rank].fetch_sub(1, std::memory_order_relaxed);
+      waiting.release();
       int count = 0;
       MPI_Get_count(&status, MPI_BYTE, &count);
       PartReader in(session_->comm, rank, lane.tag, lane.in, msg, count);
